@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from fashionnet_edge import CLASS_NAMES, EdgeInputError, parse_idx, read_bytes
 
 from fashionnet.errors import DataError
+from fashionnet_edge import CLASS_NAMES, EdgeInputError, parse_idx, read_bytes
 
 __all__ = ["CLASS_NAMES", "IMAGE_SHAPE", "NUM_CLASSES", "load_data", "preprocess", "find_data_dir"]
 

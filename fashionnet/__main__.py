@@ -1,0 +1,5 @@
+import sys
+
+from fashionnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,223 @@
+"""The `fashionnet` command: argparse -> library calls; errors -> one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fashionnet.errors import FashionNetError
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the four Fashion-MNIST IDX .gz files (default: $FASHIONNET_DATA, the Keras cache, "
+        "/usr/share/datasets/fashion-mnist, then the official download)",
+    )
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from fashionnet.config import RECIPES, TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("--out", type=Path, required=True, help="run folder (created; rerun to resume)")
+    p.add_argument("--recipe", choices=RECIPES, default=d.recipe, help="training recipe (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    p.add_argument("--validation-split", type=float, default=d.validation_split, help="default: %(default)s")
+    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    p.add_argument("--force", action="store_true", help="train again even if the run folder holds a finished run")
+    _add_data_dir(p)
+
+
+def _config_from(args):
+    from fashionnet.config import TrainConfig
+
+    return TrainConfig(
+        recipe=args.recipe,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_split=args.validation_split,
+        seed=args.seed,
+        limit=args.limit,
+    )
+
+
+def cmd_summary(args) -> int:
+    from fashionnet.model import build_model
+
+    model = build_model()
+    model.summary()
+    print("Per-layer parameters (the assignment's table: conv1 832, conv2 57,672, dense 903,424, output 2,570):")
+    for layer in model.layers:
+        if layer.count_params():
+            print(f"  {layer.name:<14} {layer.count_params():>9,}")
+    print(f"  {'total':<14} {model.count_params():>9,}")
+    return 0
+
+
+def _train(args):
+    from fashionnet.train import train
+
+    result = train(_config_from(args), args.out, args.data_dir, force=args.force)
+    if result.resumed_from_epoch:
+        print(f"resumed from epoch {result.resumed_from_epoch + 1}")
+    print(f"trained {len(result.history['loss'])} epochs; model saved to {result.paths.model}")
+    return result
+
+
+def cmd_train(args) -> int:
+    _train(args)
+    return 0
+
+
+def _evaluate(run_dir: Path, data_dir) -> None:
+    from fashionnet import plots
+    from fashionnet.evaluate import crosstab_text, evaluate_run
+    from fashionnet.runs import RunPaths, read_json
+
+    paths = RunPaths(run_dir)
+    result = evaluate_run(run_dir, data_dir)
+    print(f"test loss {result.test_loss:.4f}  test accuracy {result.test_accuracy:.4f}")
+    print(crosstab_text(result.confusion))
+    print(result.report_text)
+    if paths.history.exists():
+        history = read_json(paths.history)
+        plots.plot_train_history(history, "accuracy", paths.accuracy_png)
+        plots.plot_train_history(history, "loss", paths.loss_png)
+    plots.plot_confusion_matrix(result.confusion, paths.confusion_png)
+
+
+def cmd_evaluate(args) -> int:
+    from fashionnet.report import write_report
+    from fashionnet.runs import RunPaths
+
+    _evaluate(args.run, args.data_dir)
+    if RunPaths(args.run).config.exists() and RunPaths(args.run).history.exists():
+        write_report(args.run)
+    return 0
+
+
+def _export(run_dir: Path, formats: str, quantize: str | None, data_dir) -> None:
+    from fashionnet.export import export_run
+    from fashionnet.verify import format_report
+
+    report = export_run(run_dir, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+                        quantize=quantize, data_dir=data_dir)  # fmt: skip
+    print(format_report(report))
+
+
+def cmd_export(args) -> int:
+    _export(args.run, args.formats, args.quantize, args.data_dir)
+    from fashionnet.report import write_report
+    from fashionnet.runs import RunPaths
+
+    if RunPaths(args.run).metrics.exists():
+        write_report(args.run)
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from fashionnet.errors import MissingDependencyError
+    from fashionnet.report import write_report
+
+    _train(args)
+    _evaluate(args.out, args.data_dir)
+    if not args.no_export:
+        try:
+            _export(args.out, args.formats, args.quantize, args.data_dir)
+        except MissingDependencyError as exc:
+            print(f"export skipped: {exc}", file=sys.stderr)
+    path = write_report(args.out)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from fashionnet.data import CLASS_NAMES
+    from fashionnet.predict import predict
+
+    probabilities, names = predict(args.model, args.inputs)
+    if args.json:
+        rows = [
+            {"input": name, "class": int(p.argmax()), "label": CLASS_NAMES[int(p.argmax())],
+             "probabilities": [round(float(v), 6) for v in p]}
+            for name, p in zip(names, probabilities, strict=True)
+        ]  # fmt: skip
+        print(json.dumps(rows, indent=2))
+    else:
+        for name, p in zip(names, probabilities, strict=True):
+            k = int(p.argmax())
+            print(f"{name}\t{CLASS_NAMES[k]}\t{p[k]:.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fashionnet",
+        description="The classic Keras Fashion-MNIST CNN on Keras 3 (KERAS_BACKEND=tensorflow|jax|torch).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("summary", help="print the model summary and per-layer parameter counts")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("train", help="train into a run folder (resumes an interrupted run)")
+    _add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy, confusion matrix, report and plots of a run")
+    p.add_argument("run", type=Path)
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    for name, helptext in (
+        ("reproduce", "the whole assignment: train, evaluate, plots, export with parity check, report.md"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        _add_train_options(p)
+        p.add_argument("--formats", default="onnx,tflite", help="export formats (default: %(default)s)")
+        p.add_argument("--quantize", choices=["int8"], default=None, help="also export int8 models")
+        p.add_argument("--no-export", action="store_true", help="stop after the report")
+        p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("export", help="export RUN/model.keras to ONNX and TFLite, verified against Keras")
+    p.add_argument("run", type=Path)
+    p.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx, tflite (default: %(default)s)")
+    p.add_argument("--quantize", choices=["int8"], default=None, help="also write int8 models")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify IDX, .npy or image files with a .keras, .onnx or .tflite model")
+    p.add_argument("model", type=Path)
+    p.add_argument("inputs", type=Path, nargs="+")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except FashionNetError as exc:
+        if args.debug:
+            raise
+        print(f"fashionnet: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("fashionnet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Fit the assignment's network with Keras callbacks that make a run resumable and its history continuous."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import fashionnet
+from fashionnet import data as fdata
+from fashionnet.config import TrainConfig
+from fashionnet.errors import FashionNetError, RunError
+from fashionnet.model import build_model
+from fashionnet.runs import RunPaths, atomic_path, ensure_writable_dir, read_json, write_json
+
+BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",), "torch": ("torch",)}
+
+
+class TrainingInterrupted(FashionNetError):
+    """Ctrl-C during fit: the last completed epoch is kept and the same command resumes."""
+
+    exit_code = 130
+
+
+def _version(*distributions: str) -> str | None:
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def environment() -> dict:
+    """Everything besides the config needed to rerun: versions and the data's checksums."""
+    backend = keras.backend.backend()
+    return {
+        "fashionnet": fashionnet.__version__,
+        "keras": keras.__version__,
+        "backend": backend,
+        "backend_version": _version(*BACKEND_DISTRIBUTIONS.get(backend, (backend,))),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "data_sha256": fdata.checksums(),
+    }
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """Writes the history after every epoch, indexed by epoch, so a resumed run keeps one continuous history."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def load(self) -> dict[str, list[float]]:
+        if not self.path.exists():
+            return {}
+        return read_json(self.path)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = self.load()
+        logs = {**(logs or {}), "epoch_seconds": time.perf_counter() - self._started}
+        for key, value in logs.items():
+            # Truncate to this epoch: an epoch redone after an interruption replaces, never duplicates.
+            history[key] = history.get(key, [])[:epoch] + [float(value)]
+        write_json(self.path, history)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore, but each backup (weights + epoch) replaces the previous one in a single rename.
+
+    Keras writes the weights file and then the metadata in place; a kill between or during the two leaves
+    a torn backup. Here both are written to a fresh folder which then replaces the backup folder.
+    """
+
+    def __init__(self, backup_dir: Path):
+        super().__init__(backup_dir=str(backup_dir), delete_checkpoint=False)
+        self._dir = Path(backup_dir)
+
+    def on_train_begin(self, logs=None):
+        previous = self._dir.with_name(self._dir.name + ".old")
+        if not self._dir.exists() and previous.exists():  # killed between the two renames below
+            previous.rename(self._dir)
+        super().on_train_begin(logs)
+
+    def _save_model(self):
+        staging = self._dir.with_name(self._dir.name + ".new")
+        previous = self._dir.with_name(self._dir.name + ".old")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.model.save_weights(str(staging / "latest.weights.h5"), overwrite=True)
+        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        (staging / "training_metadata.json").write_text(json.dumps(meta))
+        shutil.rmtree(previous, ignore_errors=True)
+        if self._dir.exists():
+            self._dir.rename(previous)
+        staging.rename(self._dir)
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    history: dict[str, list[float]]
+    paths: RunPaths
+    resumed_from_epoch: int
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
+    model.compile(optimizer=config.optimizer, loss=config.loss, metrics=["accuracy"])
+    return model
+
+
+def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool) -> None:
+    """Refuse to silently retrain a finished run or resume one with other options."""
+    if force:
+        for stale in (paths.backup, paths.backup.with_name("backup.old"), paths.backup.with_name("backup.new")):
+            shutil.rmtree(stale, ignore_errors=True)
+        paths.history_partial.unlink(missing_ok=True)
+        return
+    if paths.model.exists() and paths.history.exists():
+        raise RunError(
+            f"run {paths.root} is already trained (model.keras and history.json exist); "
+            "evaluate it, or pass --force to train it again"
+        )
+    if paths.config.exists() and (paths.backup.exists() or paths.history_partial.exists()):
+        saved = read_json(paths.config).get("config", {})
+        wanted = config.to_dict()
+        diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+        if diffs:
+            raise RunError(
+                f"run {paths.root} was started with other options ({'; '.join(diffs)}); "
+                "rerun with the same options to resume, or pass --force to start over"
+            )
+
+
+def load_training_arrays(config: TrainConfig, data_dir=None, dataset=None):
+    """The assignment's preprocessed training arrays, cut to --limit."""
+    (x_train, y_train), _ = dataset if dataset is not None else fdata.load_data(data_dir)
+    config.validate(n_available=len(x_train))
+    if config.limit is not None:
+        x_train, y_train = x_train[: config.limit], y_train[: config.limit]
+    return fdata.preprocess(x_train, y_train)
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    data_dir=None,
+    *,
+    force: bool = False,
+    dataset=None,
+    verbose: int | None = None,
+) -> TrainResult:
+    """Train into a run folder; rerunning after an interruption resumes from the last completed epoch."""
+    paths = RunPaths(ensure_writable_dir(Path(run_dir)))
+    _check_run_state(paths, config, force)
+    x, y = load_training_arrays(config, data_dir, dataset)
+    write_json(paths.config, {"config": config.to_dict(), "environment": environment()})
+
+    keras.utils.set_random_seed(config.seed)
+    model = compile_model(build_model(), config)
+    history_log = HistoryLog(paths.history_partial)
+    backup = AtomicBackupAndRestore(paths.backup)
+    resumed_from = len(history_log.load().get("loss", []))
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    try:
+        model.fit(
+            x,
+            y,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_split=config.validation_split,
+            callbacks=[history_log, backup],  # history first: a kill between the two redoes the epoch
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        done = len(history_log.load().get("loss", []))
+        raise TrainingInterrupted(
+            f"interrupted after {done} of {config.epochs} completed epochs; "
+            f"rerun the same command to resume from epoch {done + 1}"
+        ) from None
+
+    with atomic_path(paths.model) as tmp:
+        model.save(tmp)
+    history = history_log.load()
+    write_json(paths.history, history)
+    paths.history_partial.unlink(missing_ok=True)
+    shutil.rmtree(paths.backup, ignore_errors=True)
+    return TrainResult(model=model, history=history, paths=paths, resumed_from_epoch=resumed_from)
