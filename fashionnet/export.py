@@ -1,0 +1,552 @@
+"""The export stage: convert a trained ``model.keras`` into ONNX and TFLite (fp32, optionally int8), verify, publish.
+
+Conversion runs only on the tensorflow backend (tf2onnx and the TFLite converter trace a TensorFlow graph).
+A ``.keras`` file's weights are backend-agnostic, so a model trained on jax or torch is converted by a child
+process ``python -m fashionnet.export`` started with ``KERAS_BACKEND=tensorflow``; the parity check that follows
+compares the artifacts against Keras in the *caller's* backend.
+
+Artifacts (see docs/export.md):
+
+* ``model.onnx``: fp32, opset 15, input ``image`` (batch, 28, 28, 1) float32, output ``probabilities`` (batch, 10).
+* ``model.tflite``: fp32, TFLite builtin ops only (no Flex), signature ``serving_default``: image -> probabilities.
+* ``model.int8.onnx``: onnxruntime static QDQ quantization, per-channel int8 weights, int8 activations,
+  calibrated on training images; float32 input/output like the fp32 model.
+* ``model.int8.tflite``: full-integer post-training quantization (builtin int8 ops), float32 input/output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fashionnet import __version__
+from fashionnet.errors import ExportError, FashionNetError, MissingDependencyError, ModelError, require
+
+__all__ = [
+    "FORMATS",
+    "QUANTIZATIONS",
+    "ARTIFACT_NAMES",
+    "PREPROCESSING",
+    "export_model",
+    "export_run",
+    "artifact_names",
+]
+
+FORMATS = ("onnx", "tflite")
+QUANTIZATIONS = (None, "int8")
+ARTIFACT_NAMES = {
+    ("onnx", None): "model.onnx",
+    ("tflite", None): "model.tflite",
+    ("onnx", "int8"): "model.int8.onnx",
+    ("tflite", "int8"): "model.int8.tflite",
+}
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+BATCH_DIM = "batch"
+ONNX_OPSET = 15  # tf2onnx 1.17's default; QDQ per-channel needs >= 13
+PREPROCESSING = (
+    "grey 28x28 image, light garment on a black background, float32 = uint8 / 255 in [0, 1], "
+    "shape (batch, 28, 28, 1) NHWC"
+)
+CALIBRATION_IMAGES = 1000  # training images used to calibrate int8 activations (seeded random sample)
+CALIBRATION_SEED = 0
+REFERENCE_BATCH = 500
+EXPORT_DIR = "export"
+REJECTED_DIR = "export.rejected"
+TMP_PREFIX = ".export-tmp-"
+
+
+def artifact_names(formats: tuple[str, ...] | list[str], quantize: str | None) -> list[str]:
+    """The file names an export of these formats produces, in a stable order."""
+    formats, quantize = _check_options(formats, quantize)
+    names = [ARTIFACT_NAMES[(f, None)] for f in formats]
+    if quantize:
+        names += [ARTIFACT_NAMES[(f, quantize)] for f in formats]
+    return names
+
+
+def _check_options(formats, quantize) -> tuple[tuple[str, ...], str | None]:
+    if isinstance(formats, str):
+        formats = tuple(f.strip() for f in formats.split(",") if f.strip())
+    formats = tuple(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ExportError(f"unknown export format(s) {unknown or formats}: choose from {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {quantize!r}: choose from none, int8")
+    return formats, quantize
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Conversion (tensorflow backend only)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def export_model(
+    model_path: Path,
+    out_dir: Path,
+    formats: tuple[str, ...] = FORMATS,
+    quantize: str | None = None,
+    calibration_images: np.ndarray | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Path]:
+    """Convert ``model_path`` (a .keras file) into ``out_dir``; returns {file name: path} of the artifacts.
+
+    Works from any backend: on tensorflow it converts in-process, otherwise in a tensorflow child process.
+    ``calibration_images`` ((N, 28, 28, 1) float32 in [0, 1], training images) is required for quantize="int8".
+    ``metadata`` entries (e.g. source_backend) are written into the ONNX metadata_props.
+    """
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    formats, quantize = _check_options(formats, quantize)
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model file not found")
+    if quantize:
+        if calibration_images is None:
+            raise ExportError(f"quantize={quantize!r} needs calibration_images (training images)")
+        calibration_images = np.asarray(calibration_images)
+        if (
+            calibration_images.ndim != 4
+            or calibration_images.shape[1:] != (28, 28, 1)
+            or calibration_images.dtype != np.float32
+            or len(calibration_images) == 0
+        ):
+            raise ExportError(
+                "calibration_images must be float32 of shape (N, 28, 28, 1), found "
+                f"{calibration_images.dtype} {calibration_images.shape}"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    _convert_in_tensorflow_process(model_path, out_dir, formats, quantize, calibration_images, meta)
+    produced = {}
+    for name in artifact_names(formats, quantize):
+        path = out_dir / name
+        if not path.is_file() or path.stat().st_size == 0:
+            raise ExportError(f"{name}: the converter produced no file")
+        produced[name] = path
+    return produced
+
+
+def _current_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def _check_export_dependencies(in_process: bool) -> None:
+    """tensorflow, tf2onnx, onnx and onnxruntime, or MissingDependencyError naming the export extra."""
+    for module in ("tensorflow", "tf2onnx", "onnx", "onnxruntime"):
+        if in_process:
+            require(module, "export")
+        elif importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(
+                f"{module} is not installed; install it with: pip install 'fashionnet[export]'"
+            )
+
+
+def _convert_in_tensorflow_process(
+    model_path: Path,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    quantize: str | None,
+    calibration_images: np.ndarray | None,
+    metadata: dict[str, str],
+) -> None:
+    """Run the conversion here when the backend is tensorflow, else in a ``KERAS_BACKEND=tensorflow`` child."""
+    if _current_backend() == "tensorflow":
+        _check_export_dependencies(in_process=True)
+        _convert(model_path, out_dir, formats, quantize, calibration_images, metadata)
+        return
+    _check_export_dependencies(in_process=False)
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=out_dir) as scratch:
+        command = [
+            sys.executable,
+            "-m",
+            "fashionnet.export",
+            str(model_path),
+            str(out_dir),
+            "--formats",
+            ",".join(formats),
+            "--metadata",
+            json.dumps(metadata),
+        ]
+        if quantize:
+            calibration = Path(scratch) / "calibration.npy"
+            np.save(calibration, calibration_images)
+            command += ["--quantize", quantize, "--calibration", str(calibration)]
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("fashionnet.export: ")]
+        message = lines[-1].split(": ", 2)[-1] if lines else "\n".join(done.stderr.strip().splitlines()[-15:])
+        if done.returncode == MissingDependencyError.exit_code:
+            raise MissingDependencyError(message)
+        if done.returncode == ModelError.exit_code:
+            raise ModelError(message)
+        raise ExportError(f"conversion in the tensorflow process failed (exit {done.returncode}): {message}")
+
+
+def _load_for_conversion(model_path: Path):
+    import keras
+
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
+        raise ModelError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
+    if tuple(model.input_shape) != (None, 28, 28, 1) or tuple(model.output_shape) != (None, 10):
+        raise ModelError(
+            f"{model_path}: not a fashionnet model: expected input (None, 28, 28, 1) and output (None, 10), "
+            f"found {model.input_shape} -> {model.output_shape}"
+        )
+    model(np.zeros((1, 28, 28, 1), "float32"), training=False)  # model.export(format="onnx") refuses an uncalled model
+    return model
+
+
+def _convert(model_path, out_dir, formats, quantize, calibration_images, metadata) -> None:
+    """The conversion proper; needs the tensorflow backend."""
+    if _current_backend() != "tensorflow":  # pragma: no cover - guarded by the caller
+        raise ExportError("conversion needs KERAS_BACKEND=tensorflow")
+    model = _load_for_conversion(model_path)
+    out_dir = Path(out_dir)
+    meta = {
+        "class_names": json.dumps(_class_names()),
+        "preprocessing": PREPROCESSING,
+        "fashionnet_version": __version__,
+        "input": f"{INPUT_NAME}: float32 ({BATCH_DIM}, 28, 28, 1)",
+        "output": f"{OUTPUT_NAME}: float32 ({BATCH_DIM}, 10), softmax over class_names",
+        **metadata,
+    }
+    if "onnx" in formats:
+        _export_onnx(model, out_dir / ARTIFACT_NAMES[("onnx", None)], meta)
+        if quantize:
+            _quantize_onnx(
+                out_dir / ARTIFACT_NAMES[("onnx", None)],
+                out_dir / ARTIFACT_NAMES[("onnx", quantize)],
+                calibration_images,
+                meta,
+            )
+    if "tflite" in formats:
+        _export_tflite(model, out_dir, quantize, calibration_images)
+
+
+def _class_names() -> list[str]:
+    from fashionnet_edge import CLASS_NAMES
+
+    return list(CLASS_NAMES)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a hidden sibling and rename: a reader never sees a half-written file under the real name."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def _export_onnx(model, path: Path, meta: dict[str, str]) -> None:
+    """Keras 3's own ONNX export (tf2onnx underneath), then names, dynamic batch and metadata fixed up."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix=".onnx-", dir=path.parent) as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        try:
+            model.export(str(raw), format="onnx", verbose=False, opset_version=ONNX_OPSET)
+        except Exception as exc:  # noqa: BLE001 - converter failures of any kind are export failures
+            raise ExportError(f"{path.name}: tf2onnx conversion failed ({type(exc).__name__}: {exc})") from exc
+        proto = onnx.load(str(raw))
+    _fix_onnx_interface(proto)
+    _set_onnx_metadata(proto, meta)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"{path.name}: onnx.checker rejected the model ({exc})") from exc
+    _write_atomically(path, proto.SerializeToString())
+
+
+def _rename_value(graph, old: str, new: str) -> None:
+    if old == new:
+        return
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if value.name == old:
+            value.name = new
+
+
+def _fix_onnx_interface(proto) -> None:
+    """One input ``image``, one output ``probabilities``, both with a symbolic first dim named ``batch``."""
+    graph = proto.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise ExportError(
+            f"model.onnx: expected 1 input and 1 output, found {len(graph.input)} and {len(graph.output)}"
+        )
+    _rename_value(graph, graph.input[0].name, INPUT_NAME)
+    _rename_value(graph, graph.output[0].name, OUTPUT_NAME)
+    for value in (graph.input[0], graph.output[0]):
+        dim = value.type.tensor_type.shape.dim[0]
+        if dim.HasField("dim_value"):
+            raise ExportError(f"model.onnx: {value.name} has a fixed batch size {dim.dim_value}, expected dynamic")
+        dim.dim_param = BATCH_DIM
+    graph.name = "fashionnet"
+    proto.doc_string = "fashionnet: the Keras Fashion-MNIST CNN, exported by fashionnet " + __version__
+
+
+def _set_onnx_metadata(proto, meta: dict[str, str]) -> None:
+    del proto.metadata_props[:]
+    for key, value in sorted(meta.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, meta: dict[str, str]) -> None:
+    """onnxruntime static quantization: QDQ format, per-channel int8 weights, int8 activations (MinMax)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, images: np.ndarray, batch: int = 100):
+            self._batches = iter([{INPUT_NAME: images[i : i + batch]} for i in range(0, len(images), batch)])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    with tempfile.TemporaryDirectory(prefix=".quant-", dir=int8_path.parent) as scratch:
+        pre = Path(scratch) / "pre.onnx"
+        raw = Path(scratch) / "int8.onnx"
+        try:
+            quant_pre_process(str(fp32_path), str(pre))
+            quantize_static(
+                str(pre),
+                str(raw),
+                Reader(calibration_images),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                activation_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(
+                f"{int8_path.name}: onnxruntime quantization failed ({type(exc).__name__}: {exc})"
+            ) from exc
+        proto = onnx.load(str(raw))
+    proto.graph.name = "fashionnet"
+    proto.doc_string = "fashionnet: the Keras Fashion-MNIST CNN, int8 static QDQ, exported by fashionnet " + __version__
+    _set_onnx_metadata(
+        proto,
+        {
+            **meta,
+            "quantization": f"int8 static QDQ, per-channel weights, MinMax calibration on {len(calibration_images)} "
+            "training images; float32 input and output",
+        },
+    )
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"{int8_path.name}: onnx.checker rejected the model ({exc})") from exc
+    _write_atomically(int8_path, proto.SerializeToString())
+
+
+def _export_tflite(model, out_dir: Path, quantize: str | None, calibration_images: np.ndarray | None) -> None:
+    """Keras's LiteRT route (ExportArchive -> SavedModel -> TFLiteConverter), restricted to builtin ops.
+
+    Our own endpoint returns ``{"probabilities": ...}`` so the TFLite signature names its output (Keras's
+    ``model.export(format="litert")`` calls it ``output_0`` and also allows Flex ops).
+    """
+    import keras
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix=".savedmodel-", dir=out_dir) as saved_model:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve",
+            lambda image: {OUTPUT_NAME: model(image, training=False)},
+            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)],
+        )
+        archive.write_out(saved_model, verbose=False)
+
+        def convert(int8: bool) -> bytes:
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+            if int8:
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                images = calibration_images
+
+                def representative_dataset():
+                    for i in range(len(images)):
+                        yield [images[i : i + 1]]
+
+                converter.representative_dataset = representative_dataset
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                # float32 in/out (quantize/dequantize inside): same interface as the fp32 model, so one runner
+                # and one preprocessing serve both; the two extra ops cost nothing measurable on CPU.
+                converter.inference_input_type = tf.float32
+                converter.inference_output_type = tf.float32
+            else:
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            return converter.convert()
+
+        targets = [(ARTIFACT_NAMES[("tflite", None)], False)]
+        if quantize:
+            targets.append((ARTIFACT_NAMES[("tflite", quantize)], True))
+        for name, int8 in targets:
+            try:
+                data = convert(int8)
+            except Exception as exc:  # noqa: BLE001
+                raise ExportError(f"{name}: TFLite conversion failed ({type(exc).__name__}: {exc})") from exc
+            _write_atomically(out_dir / name, data)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The export stage of a run folder: convert, verify, publish
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _source_backend(run_dir: Path, current: str) -> str:
+    config = run_dir / "config.json"
+    if config.is_file():
+        try:
+            backend = json.loads(config.read_text()).get("backend")
+        except (OSError, ValueError, AttributeError):
+            backend = None
+        if isinstance(backend, str) and backend:
+            return backend
+    return current
+
+
+def _keras_reference(model_path: Path, images: np.ndarray) -> np.ndarray:
+    import keras
+
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
+    return np.asarray(model.predict(images, batch_size=REFERENCE_BATCH, verbose=0), dtype=np.float32)
+
+
+def export_run(
+    run_dir: Path,
+    formats: tuple[str, ...] = FORMATS,
+    quantize: str | None = None,
+    data_dir: Path | None = None,
+    *,
+    limit: int | None = None,
+) -> dict:
+    """Export RUN/model.keras, verify every artifact against Keras (this process's backend), publish RUN/export/.
+
+    ``limit`` verifies on the first N test images only (default: all 10,000). Returns the parity report.
+    On success RUN/export/ holds the artifacts, parity.json, parity.md and fashionnet_edge.py, replacing an
+    earlier export; on failure an ExportError names the artifact and check, the earlier export is untouched and
+    the rejected artifacts are kept in RUN/export.rejected/.
+    """
+    import fashionnet_edge
+    from fashionnet.data import load_data, preprocess_images
+    from fashionnet.verify import format_report, verify_artifacts
+
+    run_dir = Path(run_dir)
+    formats, quantize = _check_options(formats, quantize)
+    model_path = run_dir / "model.keras"
+    if not model_path.is_file():
+        raise ExportError(f"run {run_dir} has no model.keras; train first")
+    current = _current_backend()
+    source_backend = _source_backend(run_dir, current)
+
+    (train_images, _), (test_images, test_labels) = load_data(data_dir)
+    if limit is not None:
+        test_images, test_labels = test_images[:limit], test_labels[:limit]
+    images = preprocess_images(test_images)
+    calibration = None
+    if quantize:
+        pick = np.random.default_rng(CALIBRATION_SEED).choice(len(train_images), CALIBRATION_IMAGES, replace=False)
+        calibration = preprocess_images(train_images[np.sort(pick)])
+    reference = _keras_reference(model_path, images)
+
+    staging_root = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=run_dir))
+    try:
+        staged = staging_root / EXPORT_DIR
+        artifacts = export_model(
+            model_path,
+            staged,
+            formats,
+            quantize,
+            calibration_images=calibration,
+            metadata={"source_backend": source_backend},
+        )
+        report = verify_artifacts(artifacts, reference, images, test_labels, keras_backend=current)
+        report["source_backend"] = source_backend
+        report["run"] = run_dir.name
+        report["calibration_images"] = 0 if calibration is None else len(calibration)
+        (staged / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+        (staged / "parity.md").write_text(format_report(report) + "\n")
+        shutil.copy2(fashionnet_edge.__file__, staged / "fashionnet_edge.py")
+        if report["passed"]:
+            _publish(staged, run_dir / EXPORT_DIR, staging_root)
+            report["export_dir"] = str(run_dir / EXPORT_DIR)
+            return report
+        rejected = run_dir / REJECTED_DIR
+        _publish(staged, rejected, staging_root)
+        raise ExportError(
+            "parity check failed: " + "; ".join(report["failures"]) + f" (rejected artifacts kept in {rejected})"
+        )
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+
+
+def _publish(staged: Path, target: Path, staging_root: Path) -> None:
+    """Swap ``staged`` in as ``target`` by renames on one filesystem; the earlier ``target`` is kept until then."""
+    previous = staging_root / "previous"
+    if target.exists():
+        os.replace(target, previous)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if previous.exists():
+            os.replace(previous, target)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Child-process entry: python -m fashionnet.export MODEL OUT_DIR [--formats ...] [--quantize int8] ...
+# --------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashionnet.export", description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--quantize", default=None)
+    parser.add_argument("--calibration", type=Path, default=None, help=".npy of (N,28,28,1) float32 images")
+    parser.add_argument("--metadata", default="{}", help="JSON object of extra ONNX metadata")
+    args = parser.parse_args(argv)
+    try:
+        if _current_backend() != "tensorflow":
+            raise ExportError(f"python -m fashionnet.export needs KERAS_BACKEND=tensorflow, not {_current_backend()}")
+        formats, quantize = _check_options(args.formats, args.quantize)
+        calibration = np.load(args.calibration) if args.calibration else None
+        _check_export_dependencies(in_process=True)
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        _convert(args.model, args.out_dir, formats, quantize, calibration, json.loads(args.metadata))
+    except FashionNetError as exc:
+        print(f"fashionnet.export: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

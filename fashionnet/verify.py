@@ -1,0 +1,357 @@
+"""The parity gate: every exported artifact must reproduce Keras's probabilities before it is published.
+
+Backend-agnostic on purpose: only numpy, onnxruntime and ai_edge_litert. The reference probabilities come from
+the caller, computed by Keras in the caller's own backend (a jax-trained model is checked against jax Keras).
+
+Checks per artifact, on the whole given set (the 10,000 test images in real use):
+
+* fp32: max |p_artifact - p_keras| <= ONNX_FP32_TOLERANCE / TFLITE_FP32_TOLERANCE, and top-1 equal to Keras on
+  every image. The one allowance: an image whose Keras top-2 margin is within 2 x tolerance is a near tie; a
+  flip there is the tolerance at work, not a bug, so it is counted and reported, not failed.
+* int8: accuracy drop vs Keras fp32 <= INT8_MAX_ACCURACY_DROP_POINTS (top-1 agreement and |dp| are reported).
+* all: the batch dimension is dynamic: a slice is re-run at DYNAMIC_BATCH_SIZES and must match the full run.
+* TFLite: builtin ops only (no Flex or custom ops).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "ONNX_FP32_TOLERANCE",
+    "TFLITE_FP32_TOLERANCE",
+    "INT8_MAX_ACCURACY_DROP_POINTS",
+    "DYNAMIC_BATCH_SIZES",
+    "verify_artifacts",
+    "format_report",
+    "run_onnx",
+    "run_tflite",
+    "artifact_kind",
+]
+
+# Measured max |dp| on 10,000 test images (docs/export.md): ONNX fp32 ~1e-6, TFLite fp32 (XNNPACK) ~1e-6,
+# both against tensorflow, jax and torch Keras. The gates leave ~10x headroom over float32 reordering noise and
+# stay far below any real defect (a wrong weight or a dropped op moves probabilities by 1e-3 or more).
+ONNX_FP32_TOLERANCE = 1e-5
+TFLITE_FP32_TOLERANCE = 1e-4  # Keras's own LiteRT export tests use 1e-4; XNNPACK may fuse/reorder differently
+INT8_MAX_ACCURACY_DROP_POINTS = 0.5  # percentage points of test accuracy, int8 vs Keras fp32
+INT8_BATCH_TOLERANCE = 1e-4  # int8 runs at batch 1/7 vs the full batch (requantization is per-tensor, not batch)
+DYNAMIC_BATCH_SIZES = (1, 7)
+DYNAMIC_SLICE = 21  # images re-run at each size in DYNAMIC_BATCH_SIZES
+RUN_BATCH = 500  # chunk for the full-set run (bounds memory: conv1 activations are 100 KB per image)
+LATENCY_RUNS = 50
+
+
+def artifact_kind(path: Path) -> tuple[str, str]:
+    """(format, precision) from the file name: model.onnx -> (onnx, fp32), model.int8.tflite -> (tflite, int8)."""
+    path = Path(path)
+    fmt = {".onnx": "onnx", ".tflite": "tflite"}.get(path.suffix)
+    if fmt is None:
+        raise ValueError(f"{path.name}: not an .onnx or .tflite artifact")
+    return fmt, ("int8" if ".int8." in path.name else "fp32")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Runners
+# --------------------------------------------------------------------------------------------------------------
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+class TfliteRunner:
+    """ai_edge_litert Interpreter with the input resized to each batch; int8 interfaces (de)quantized here."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self._batch = None
+
+    def ops(self) -> list[str]:
+        try:
+            return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+        except Exception:  # noqa: BLE001 - private API; absent means "not inspectable", reported as such
+            return []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        it = self.interpreter
+        if self._batch != len(x):
+            it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape_signature"][1:]])
+            it.allocate_tensors()
+            self._batch = len(x)
+        if self.input["dtype"] != np.float32:
+            scale, zero = self.input["quantization"]
+            info = np.iinfo(self.input["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input["dtype"])
+        it.set_tensor(self.input["index"], x)
+        it.invoke()
+        out = it.get_tensor(self.output["index"])
+        if self.output["dtype"] != np.float32:
+            scale, zero = self.output["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        return out.copy()
+
+
+def _runner(path: Path, threads: int | None = None):
+    return OnnxRunner(path, threads) if artifact_kind(path)[0] == "onnx" else TfliteRunner(path, threads)
+
+
+def _run_batched(runner, images: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([runner(images[i : i + batch]) for i in range(0, len(images), batch)]).astype(np.float32)
+
+
+def run_onnx(path: Path, images: np.ndarray, batch: int = RUN_BATCH, threads: int | None = None) -> np.ndarray:
+    return _run_batched(OnnxRunner(path, threads), images, batch)
+
+
+def run_tflite(path: Path, images: np.ndarray, batch: int = RUN_BATCH, threads: int | None = None) -> np.ndarray:
+    return _run_batched(TfliteRunner(path, threads), images, batch)
+
+
+def _latency_ms(path: Path, image: np.ndarray) -> float:
+    """Median wall time of one single-image, single-thread inference (after a warm-up)."""
+    runner = _runner(path, threads=1)
+    runner(image)
+    times = []
+    for _ in range(LATENCY_RUNS):
+        start = time.perf_counter()
+        runner(image)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _check(name: str, value, limit, passed: bool, message: str) -> dict:
+    return {"check": name, "value": value, "limit": limit, "passed": bool(passed), "message": message}
+
+
+def _verify_one(name, path, reference, images, labels, keras_pred, tolerances, batch_sizes, measure_latency) -> dict:
+    fmt, precision = artifact_kind(path)
+    entry = {"file": Path(path).name, "format": fmt, "precision": precision, "size_bytes": Path(path).stat().st_size}
+    checks = []
+    try:
+        runner = _runner(path)
+        probs = _run_batched(runner, images, RUN_BATCH)
+    except Exception as exc:  # noqa: BLE001 - an artifact that does not even run fails its gate
+        entry.update(passed=False, reason=f"{name}: does not run ({type(exc).__name__}: {exc})", checks=[])
+        return entry
+    if probs.shape != reference.shape:
+        entry.update(passed=False, reason=f"{name}: output shape {probs.shape} != Keras {reference.shape}", checks=[])
+        return entry
+    diff = np.abs(probs.astype(np.float64) - reference.astype(np.float64))
+    pred = probs.argmax(axis=1)
+    agree = pred == keras_pred
+    sorted_ref = np.sort(reference, axis=1)
+    margin = sorted_ref[:, -1] - sorted_ref[:, -2]
+    accuracy = float((pred == labels).mean())
+    keras_accuracy = float((keras_pred == labels).mean())
+    drop_points = (keras_accuracy - accuracy) * 100
+    entry.update(
+        images=len(images),
+        top1_agreement=int(agree.sum()),
+        top1_agreement_fraction=float(agree.mean()),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        accuracy=accuracy,
+        keras_accuracy=keras_accuracy,
+        accuracy_drop_points=float(drop_points),
+    )
+    if precision == "fp32":
+        tol = tolerances[fmt]
+        entry["tolerance"] = {"max_abs_diff": tol, "top1": f"all images except near ties (margin <= {2 * tol:g})"}
+        checks.append(
+            _check(
+                "max_abs_diff",
+                entry["max_abs_diff"],
+                tol,
+                diff.max() <= tol,
+                f"{name}: max |\u0394p| {diff.max():.1e} > tolerance {tol:.0e}",
+            )
+        )
+        flips = ~agree
+        near_tie = flips & (margin <= 2 * tol)
+        real = int((flips & ~near_tie).sum())
+        entry["top1_near_tie_flips"] = int(near_tie.sum())
+        checks.append(
+            _check(
+                "top1_agreement",
+                real,
+                0,
+                real == 0,
+                f"{name}: top-1 differs from Keras on {real} of {len(images)} images (beyond near ties)",
+            )
+        )
+        batch_tol = tol
+    else:
+        limit = tolerances["int8_drop_points"]
+        entry["tolerance"] = {"accuracy_drop_points": limit}
+        checks.append(
+            _check(
+                "accuracy_drop",
+                entry["accuracy_drop_points"],
+                limit,
+                drop_points <= limit,
+                f"{name}: accuracy {accuracy:.2%} is {drop_points:.2f} points below Keras {keras_accuracy:.2%} "
+                f"(limit {limit} points)",
+            )
+        )
+        batch_tol = INT8_BATCH_TOLERANCE
+    # Dynamic batch: re-run a slice at other batch sizes; must match the full run's rows.
+    part = images[:DYNAMIC_SLICE]
+    worst, error = 0.0, None
+    for size in batch_sizes:
+        try:
+            again = _run_batched(_runner(path), part, size)
+            worst = max(worst, float(np.abs(again - probs[: len(part)]).max()))
+        except Exception as exc:  # noqa: BLE001
+            error = f"{type(exc).__name__}: {exc}"
+            break
+    entry["dynamic_batch"] = {"sizes": list(batch_sizes), "images": len(part), "max_abs_diff": worst, "error": error}
+    checks.append(
+        _check(
+            "dynamic_batch",
+            worst,
+            batch_tol,
+            error is None and worst <= batch_tol,
+            f"{name}: batch sizes {list(batch_sizes)} "
+            + (f"fail ({error})" if error else f"differ from the full run by {worst:.1e} > {batch_tol:.0e}"),
+        )
+    )
+    if fmt == "tflite":
+        ops = runner.ops()
+        entry["ops"] = ops
+        bad = [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "Custom")]
+        checks.append(
+            _check("builtin_ops", bad, [], not bad, f"{name}: non-builtin ops {bad} (Flex/custom need extra runtimes)")
+        )
+    if measure_latency:
+        entry["latency_ms_batch1"] = _latency_ms(path, images[:1])
+    failed = [c["message"] for c in checks if not c["passed"]]
+    entry["checks"] = checks
+    entry["passed"] = not failed
+    entry["reason"] = "; ".join(failed) if failed else "all checks passed"
+    return entry
+
+
+def verify_artifacts(
+    artifacts: dict[str, Path],
+    reference_probs: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    keras_backend: str | None = None,
+    onnx_tolerance: float = ONNX_FP32_TOLERANCE,
+    tflite_tolerance: float = TFLITE_FP32_TOLERANCE,
+    int8_max_drop_points: float = INT8_MAX_ACCURACY_DROP_POINTS,
+    batch_sizes: tuple[int, ...] = DYNAMIC_BATCH_SIZES,
+    measure_latency: bool = True,
+) -> dict:
+    """Check each artifact against the Keras reference; returns the parity report (JSON-serialisable).
+
+    ``artifacts``: {name: path} (names as export_model returns them); ``reference_probs``: Keras's (N, 10)
+    probabilities for ``images`` ((N, 28, 28, 1) float32 in [0, 1]); ``labels``: (N,) ints.
+    ``report["passed"]`` is True only when every artifact passes; ``report["failures"]`` lists one line per
+    failed check, naming artifact, check and amount.
+    """
+    from fashionnet import __version__
+
+    reference = np.asarray(reference_probs, dtype=np.float32)
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels).astype(np.int64)
+    if reference.shape != (len(images), 10) or labels.shape != (len(images),) or images.shape[1:] != (28, 28, 1):
+        raise ValueError(
+            f"verify_artifacts: images {images.shape}, reference {reference.shape} and labels {labels.shape} disagree"
+        )
+    keras_pred = reference.argmax(axis=1)
+    tolerances = {"onnx": onnx_tolerance, "tflite": tflite_tolerance, "int8_drop_points": int8_max_drop_points}
+    entries = {
+        name: _verify_one(
+            name, Path(path), reference, images, labels, keras_pred, tolerances, batch_sizes, measure_latency
+        )
+        for name, path in artifacts.items()
+    }
+    failures = [entry["reason"] for entry in entries.values() if not entry["passed"]]
+    return {
+        "fashionnet_version": __version__,
+        "keras_backend": keras_backend,
+        "images": len(images),
+        "keras_accuracy": float((keras_pred == labels).mean()),
+        "tolerances": {
+            "onnx_fp32_max_abs_diff": onnx_tolerance,
+            "tflite_fp32_max_abs_diff": tflite_tolerance,
+            "int8_max_accuracy_drop_points": int8_max_drop_points,
+            "dynamic_batch_sizes": list(batch_sizes),
+        },
+        "artifacts": entries,
+        "passed": not failures and bool(entries),
+        "failures": failures or ([] if entries else ["no artifacts to verify"]),
+    }
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _num(x, fmt: str) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def format_report(report: dict) -> str:
+    """The parity report as a Markdown table (readable in a terminal too)."""
+    lines = [
+        f"Parity of exported artifacts vs Keras ({report.get('keras_backend') or '?'} backend"
+        + (f", model trained on {report['source_backend']}" if report.get("source_backend") else "")
+        + f"), {report['images']} test images, Keras accuracy {report['keras_accuracy']:.2%}",
+        "",
+        "| artifact | size | top-1 agree | max abs dp | mean abs dp | tolerance | accuracy | drop (pts) "
+        "| batch " + "/".join(map(str, report["tolerances"]["dynamic_batch_sizes"])) + " | ms/image | result |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for name, a in report["artifacts"].items():
+        if "top1_agreement" not in a:
+            lines.append(f"| {name} | {_size(a['size_bytes'])} | - | - | - | - | - | - | - | - | FAIL |")
+            continue
+        tol = a["tolerance"]
+        tol_text = (
+            f"dp <= {tol['max_abs_diff']:.0e}" if "max_abs_diff" in tol else f"drop <= {tol['accuracy_drop_points']}"
+        )
+        agree = f"{a['top1_agreement']}/{a['images']}"
+        if a.get("top1_near_tie_flips"):
+            agree += f" ({a['top1_near_tie_flips']} near-tie)"
+        batch = a.get("dynamic_batch", {})
+        batch_text = "error" if batch.get("error") else _num(batch.get("max_abs_diff"), ".0e")
+        lines.append(
+            f"| {name} | {_size(a['size_bytes'])} | {agree} | {a['max_abs_diff']:.1e} | {a['mean_abs_diff']:.1e} "
+            f"| {tol_text} | {a['accuracy']:.2%} | {a['accuracy_drop_points']:+.2f} | {batch_text} "
+            f"| {_num(a.get('latency_ms_batch1'), '.3f')} | {'pass' if a['passed'] else 'FAIL'} |"
+        )
+    lines.append("")
+    if report["passed"]:
+        lines.append("Result: PASS: every artifact matches Keras within its tolerance.")
+    else:
+        lines.append("Result: FAIL")
+        lines += [f"- {reason}" for reason in report["failures"]]
+    return "\n".join(lines)
