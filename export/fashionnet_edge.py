@@ -70,3 +70,280 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (optionally gzipped) into a native-endian numpy array."""
     return parse_idx(read_bytes(path), str(path))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs: IDX, .npy, PNG/JPEG -> (N, 28, 28, 1) float32 in [0, 1]
+# ----------------------------------------------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_NPY_MAGIC = b"\x93NUMPY"
+GARMENT_THRESHOLD = 0.1  # after background removal, pixels above this belong to the garment's bounding box
+
+
+class EdgeModelError(EdgeInputError):
+    """A model file that is missing, truncated or not a Fashion-MNIST classifier."""
+
+
+def _require_pillow():
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as exc:
+        raise EdgeInputError(
+            "reading PNG/JPEG images needs Pillow: pip install pillow (IDX and .npy inputs work without it)"
+        ) from exc
+    return Image, ImageOps
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """A PNG/JPEG photo or drawing -> (28, 28) float32 in [0, 1], converted the way Fashion-MNIST was made.
+
+    Any size or mode -> grey; a bright background (the border's median) is inverted so the garment is light on
+    black; the background level is mapped to 0; the image is cropped to the garment's bounding box, its longest
+    side resized to 28 keeping the aspect ratio, and the result padded, centred, to 28 x 28.
+    """
+    path = Path(path)
+    Image, ImageOps = _require_pillow()
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white background
+                img = Image.alpha_composite(canvas, rgba)
+            grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
+    except OSError as exc:  # Pillow's UnidentifiedImageError and truncated files are OSErrors
+        raise EdgeInputError(f"{path}: not a readable PNG/JPEG image ({exc})") from exc
+    if grey.ndim != 2 or grey.size == 0:
+        raise EdgeInputError(f"{path}: empty image")
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    background = float(np.median(border))
+    if background > 0.5:  # dark garment on a light background: invert to Fashion-MNIST's light-on-black
+        grey, background = 1.0 - grey, 1.0 - background
+    if background < 1.0:
+        grey = np.clip((grey - background) / (1.0 - background), 0.0, 1.0)
+    rows = np.flatnonzero((grey > GARMENT_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((grey > GARMENT_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        raise EdgeInputError(
+            f"{path}: no garment found: the image is uniform (expected an object on a plain background)"
+        )
+    crop = grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = IMAGE_SIDE / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((new_w, new_h), Image.Resampling.LANCZOS)
+    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    top, left = (IMAGE_SIDE - new_h) // 2, (IMAGE_SIDE - new_w) // 2
+    out[top : top + new_h, left : left + new_w] = np.asarray(small, dtype=np.float32) / 255
+    return out
+
+
+def _images_from_array(array: np.ndarray, name: str) -> np.ndarray:
+    """(28,28), (N,28,28) or (N,28,28,1) uint8 or float in [0,1] -> (N,28,28,1) float32."""
+    side = IMAGE_SIDE
+    if array.shape == (side, side):
+        array = array[None]
+    elif array.ndim == 4 and array.shape[1:] == (side, side, 1):
+        array = array[..., 0]
+    elif not (array.ndim == 3 and array.shape[1:] == (side, side)):
+        raise EdgeInputError(
+            f"{name}: wrong shape: expected (28, 28), (N, 28, 28) or (N, 28, 28, 1), found {array.shape}"
+        )
+    if len(array) == 0:
+        raise EdgeInputError(f"{name}: empty: expected at least one 28 x 28 image, found shape {array.shape}")
+    if array.dtype == np.uint8:
+        images = array.astype(np.float32) / 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise EdgeInputError(
+                f"{name}: expected finite pixel values, found {int((~np.isfinite(array)).sum())} NaN/inf"
+            )
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 1:
+            raise EdgeInputError(f"{name}: float pixels must be in [0, 1], found range [{low:g}, {high:g}]")
+        images = array.astype(np.float32)
+    else:
+        raise EdgeInputError(f"{name}: wrong dtype: expected uint8 (0..255) or float in [0, 1], found {array.dtype}")
+    return images.reshape(-1, side, side, 1)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise EdgeInputError(f"{path}: not a readable .npy array ({exc})") from exc
+    if not isinstance(array, np.ndarray):
+        raise EdgeInputError(f"{path}: expected one .npy array, found {type(array).__name__}")
+    return _images_from_array(array, str(path))
+
+
+def _load_one(path: Path) -> tuple[np.ndarray, bool]:
+    """(images, is_single_image) for one input file."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise EdgeInputError(f"{path}: no such file")
+    if suffix == ".npy":
+        return _load_npy(path), False
+    if suffix in IMAGE_SUFFIXES:
+        return load_image(path)[None, ..., None], True
+    data = read_bytes(path)
+    if data.startswith(_PNG_MAGIC) or data.startswith(_JPEG_MAGIC):
+        return load_image(path)[None, ..., None], True
+    if data.startswith(_NPY_MAGIC):
+        return _load_npy(path), False
+    if data[:2] == b"\x00\x00":
+        array = parse_idx(data, str(path))
+        if array.dtype != np.uint8 or array.ndim not in (2, 3):
+            raise EdgeInputError(
+                f"{path}: expected an IDX file of uint8 images (N, 28, 28), found {array.dtype} {array.shape}"
+            )
+        return _images_from_array(array, str(path)), False
+    raise EdgeInputError(
+        f"{path}: unsupported input: expected an IDX file (.gz or raw), a .npy array, or a PNG/JPEG image"
+    )
+
+
+def load_inputs_named(paths) -> tuple[np.ndarray, list[str]]:
+    """Like load_inputs, plus one name per image: the file, or file[i] for the i-th image of an IDX/.npy."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    batches, names = [], []
+    for path in map(Path, paths):
+        images, single = _load_one(path)
+        batches.append(images)
+        names += [str(path)] if single else [f"{path}[{i}]" for i in range(len(images))]
+    if not batches:
+        raise EdgeInputError("no inputs given")
+    return np.concatenate(batches), names
+
+
+def load_inputs(paths) -> np.ndarray:
+    """IDX (.gz or raw, uint8 (N,28,28)), .npy ((28,28), (N,28,28), (N,28,28,1); uint8 or float in [0,1]) and
+    PNG/JPEG files -> one (N, 28, 28, 1) float32 array in [0, 1], in the order given."""
+    return load_inputs_named(paths)[0]
+
+
+def validate_batch(x, name: str = "input") -> np.ndarray:
+    """The model's contract: (N, 28, 28, 1) float32, finite, in [0, 1], N >= 1."""
+    if not isinstance(x, np.ndarray):
+        raise EdgeInputError(f"{name}: expected a numpy array, found {type(x).__name__}")
+    if x.ndim != 4 or x.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1) or len(x) == 0:
+        raise EdgeInputError(f"{name}: expected shape (N, 28, 28, 1) with N >= 1, found {x.shape}")
+    if x.dtype != np.float32:
+        raise EdgeInputError(f"{name}: expected float32, found {x.dtype}")
+    if not np.isfinite(x).all():
+        raise EdgeInputError(f"{name}: expected finite values, found NaN/inf")
+    if x.min() < 0 or x.max() > 1:
+        raise EdgeInputError(f"{name}: expected values in [0, 1], found [{x.min():g}, {x.max():g}]")
+    return x
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The classifier
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class OnnxClassifier:
+    """An exported fashionnet ONNX model (fp32 or int8) on onnxruntime's CPU provider."""
+
+    def __init__(self, model_path: str | Path, threads: int | None = None):
+        self.path = Path(model_path)
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise EdgeModelError("onnxruntime is not installed: pip install onnxruntime") from exc
+        if not self.path.is_file():
+            raise EdgeModelError(f"{self.path}: model file not found")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise EdgeModelError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EdgeModelError(f"{self.path}: expected 1 input and 1 output, found {len(inputs)} and {len(outputs)}")
+        shape_in, shape_out = list(inputs[0].shape), list(outputs[0].shape)
+        if shape_in[1:] != [IMAGE_SIDE, IMAGE_SIDE, 1] or shape_out[1:] != [len(CLASS_NAMES)]:
+            raise EdgeModelError(
+                f"{self.path}: not a Fashion-MNIST classifier: expected input (N, 28, 28, 1) and output (N, 10), "
+                f"found {shape_in} -> {shape_out}"
+            )
+        self.input_name = inputs[0].name
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 class probabilities."""
+        x = validate_batch(x)
+        batch_size = max(1, int(batch_size))
+        parts = [
+            self.session.run(None, {self.input_name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def top_k(probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(CLASS_NAMES[j], float(row[j])) for j in idx] for row, idx in zip(probs, order, strict=True)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="fashionnet_edge.py",
+        description="Classify Fashion-MNIST-style inputs (IDX, .npy, PNG/JPEG) with an exported ONNX model.",
+    )
+    parser.add_argument("model", help="model.onnx or model.int8.onnx")
+    parser.add_argument("inputs", nargs="+", help="IDX files (.gz or raw), .npy arrays, PNG/JPEG images")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
+    parser.add_argument("--top", type=int, default=1, metavar="K", help="show the K most likely classes (default 1)")
+    parser.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per inference (default 256)")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.top <= len(CLASS_NAMES):
+        parser.error(f"--top must be between 1 and {len(CLASS_NAMES)}")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    try:
+        classifier = OnnxClassifier(args.model, threads=args.threads)
+        images, names = load_inputs_named(args.inputs)
+        probs = classifier.predict(images, batch_size=args.batch_size)
+    except EdgeInputError as exc:
+        print(f"fashionnet_edge: error: {exc}".replace("\n", " "), file=sys.stderr)
+        return 2
+    ranked = top_k(probs, args.top)
+    try:
+        if args.json:
+            results = [
+                {"input": name, "top": [{"class": c, "probability": round(p, 6)} for c, p in best]}
+                for name, best in zip(names, ranked, strict=True)
+            ]
+            json.dump({"model": Path(args.model).name, "predictions": results}, sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            for name, best in zip(names, ranked, strict=True):
+                print(name + "\t" + ", ".join(f"{c} {p:.3f}" for c, p in best))
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into head: stop quietly, like other command-line tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
