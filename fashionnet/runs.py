@@ -72,12 +72,12 @@ class RunPaths:
 def ensure_writable_dir(path: Path) -> Path:
     """Create the folder, or say plainly why it cannot hold a run."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"run folder {path} exists and is not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot create run folder {path}: {exc.strerror or exc}") from exc
-    if not path.is_dir():
-        raise RunError(f"run folder {path} exists and is not a folder")
     try:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass

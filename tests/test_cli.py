@@ -1,0 +1,142 @@
+"""The CLI as a user meets it: one command reproduces the assignment; bad input gets one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, real_data_dir, run_cli
+
+RUN_FILES = (
+    "config.json", "model.keras", "history.json", "metrics.json", "confusion_matrix.csv",
+    "classification_report.txt", "accuracy.png", "loss.png", "confusion_matrix.png", "report.md",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_reproduce_end_to_end_on_limited_data(tmp_path):
+    run = tmp_path / "quick"
+    proc = run_cli("reproduce", "--out", str(run), "--epochs", "1", "--limit", "3000", "--no-export")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in RUN_FILES:
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+    for png in ("accuracy.png", "loss.png", "confusion_matrix.png"):
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((run / "metrics.json").read_text())
+    report = (run / "report.md").read_text()
+    assert f"{metrics['test_accuracy']:.4f}" in report and "![confusion matrix](confusion_matrix.png)" in report
+    assert "test accuracy" in proc.stdout and "Ankle boot" in proc.stdout
+    assert not list(run.glob(".*tmp*")), "temporary files left behind"
+
+    again = run_cli("train", "--out", str(run), "--epochs", "1", "--limit", "3000")
+    assert again.returncode == 7 and "already trained" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_help_lists_every_command():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("summary", "train", "evaluate", "reproduce", "export", "predict"):
+        assert command in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
+        (["--batch-size", "-1"], "--batch-size must be an integer >= 1, got -1"),
+        (["--validation-split", "1.5"], "--validation-split must be in [0, 1), got 1.5"),
+        (["--limit", "100000"], "--limit 100000 is larger than the 60000 training images"),
+    ],
+)
+def test_options_out_of_range(tmp_path, options, message):
+    proc = run_cli("train", "--out", str(tmp_path / "run"), *options)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 or "fashionnet: error:" in proc.stderr.splitlines()[-1]
+
+
+def test_missing_data_folder(tmp_path):
+    proc = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "nodata"))
+    assert proc.returncode == 3
+    assert f"Fashion-MNIST folder {tmp_path / 'nodata'} (from argument) does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_without_a_model(tmp_path):
+    proc = run_cli("evaluate", str(tmp_path))
+    assert proc.returncode == 4 and f"model file {tmp_path / 'model.keras'} not found" in proc.stderr
+
+
+def test_run_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("train", "--out", str(blocker / "run"), "--epochs", "1", "--limit", "600")
+    assert proc.returncode == 7 and "cannot create run folder" in proc.stderr
+    proc = run_cli("train", "--out", str(blocker), "--epochs", "1", "--limit", "600")
+    assert proc.returncode == 7 and "is not a folder" in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run_cli("--debug", "evaluate", str(tmp_path))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "ModelError" in proc.stderr
+
+
+def _train_process(run, epochs: int):
+    cmd = [sys.executable, "-m", "fashionnet", "train", "--out", str(run), "--epochs", str(epochs),
+           "--limit", "4000", "--batch-size", "50"]  # fmt: skip
+    env = {**__import__("os").environ, "FASHIONNET_DATA": str(real_data_dir())}
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_epochs(run, n: int, proc, timeout: float = 600) -> dict:
+    deadline = time.monotonic() + timeout
+    partial = run / "history.partial.json"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended early: {proc.stderr.read()[-2000:]}")
+        try:
+            history = json.loads(partial.read_text())
+            if len(history.get("loss", [])) >= n:
+                return history
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} epochs within {timeout}s")
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_with_one_continuous_history(tmp_path):
+    run = tmp_path / "run"
+    proc = _train_process(run, epochs=4)
+    before = _wait_for_epochs(run, 2, proc)
+    time.sleep(1.0)  # well inside epoch 3
+    proc.kill()  # SIGKILL: no cleanup code runs
+    proc.wait()
+    assert not (run / "model.keras").exists()
+
+    resumed = _train_process(run, epochs=4)
+    out, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, err[-3000:]
+    assert "resumed from epoch" in out
+    history = json.loads((run / "history.json").read_text())
+    assert all(len(v) == 4 for v in history.values())
+    done = len(before["loss"])
+    assert history["loss"][:done] == before["loss"]  # the epochs before the kill are kept, not retrained
+    assert history["loss"][-1] < history["loss"][0]
+    assert not (run / "backup").exists() and not (run / "history.partial.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
+    run = tmp_path / "run"
+    proc = _train_process(run, epochs=5)
+    _wait_for_epochs(run, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    assert "rerun the same command to resume" in err and "Traceback" not in err
