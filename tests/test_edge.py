@@ -1,0 +1,254 @@
+# ruff: noqa: F811 - pytest fixtures imported from export_fixtures are redefined as arguments
+"""The edge kit: input loading, the ONNX classifier and the CLI, with and without the heavy libraries."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from export_fixtures import (  # noqa: F401 - pytest fixtures
+    EDGE_KIT,
+    blocked_edge_command,
+    exported,
+    fmnist,
+    fmnist_dir,
+    tiny_probs,
+    tiny_run,
+    write_idx,
+)
+
+import fashionnet_edge as edge
+from fashionnet_edge import EdgeInputError, load_image, load_inputs
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+def _garment(height: int, width: int, dark_on_light: bool) -> np.ndarray:
+    """A synthetic 'shirt': a filled rectangle with sleeves, as uint8 grey."""
+    img = np.zeros((height, width), np.uint8)
+    h0, h1, w0, w1 = height // 4, 3 * height // 4, width // 3, 2 * width // 3
+    img[h0:h1, w0:w1] = 200
+    img[h0 : h0 + height // 8, width // 6 : 5 * width // 6] = 200
+    return 255 - img if dark_on_light else img
+
+
+# --- images -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(28, 28), (300, 200), (50, 640), (17, 9)])
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_any_size_and_mode_becomes_28x28(tmp_path, size, mode):
+    path = tmp_path / f"garment_{mode}.png"
+    PIL.fromarray(_garment(*size, dark_on_light=False)).convert(mode).save(path)
+    x = load_image(path)
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.5
+    assert x[0].max() == 0 and x[-1].max() == 0 or x[:, 0].max() == 0  # padded with black on the short side
+
+
+def test_dark_garment_on_white_is_inverted(tmp_path):
+    light, dark = tmp_path / "light.png", tmp_path / "dark.jpg"
+    PIL.fromarray(_garment(120, 90, dark_on_light=False)).save(light)
+    PIL.fromarray(_garment(120, 90, dark_on_light=True)).convert("RGB").save(dark, quality=95)
+    a, b = load_image(light), load_image(dark)
+    assert b[0, 0] == 0 and b.max() > 0.5  # background black, garment light, like Fashion-MNIST
+    assert np.abs(a - b).mean() < 0.05  # same garment either way round (JPEG noise aside)
+
+
+def test_garment_is_cropped_and_centred(tmp_path):
+    img = np.zeros((200, 200), np.uint8)
+    img[10:50, 150:190] = 255  # a small square in the top-right corner
+    path = tmp_path / "corner.png"
+    PIL.fromarray(img).save(path)
+    x = load_image(path)
+    assert x.mean() > 0.9  # the square fills the whole 28 x 28 after cropping and resizing
+
+
+def test_transparent_background_counts_as_white(tmp_path):
+    rgba = np.zeros((60, 40, 4), np.uint8)
+    rgba[15:45, 10:30] = (30, 30, 30, 255)  # dark garment; the rest transparent
+    path = tmp_path / "cutout.png"
+    PIL.fromarray(rgba, "RGBA").save(path)
+    x = load_image(path)
+    assert x[0, 0] == 0 and x.max() > 0.8
+
+
+def test_blank_image_and_non_image_are_rejected(tmp_path):
+    blank = tmp_path / "blank.png"
+    PIL.new("L", (40, 40), 255).save(blank)
+    with pytest.raises(EdgeInputError, match="no garment found"):
+        load_image(blank)
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    with pytest.raises(EdgeInputError, match="fake.png: not a readable PNG/JPEG"):
+        load_image(fake)
+
+
+# --- arrays and IDX ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (3, 28, 28), (3, 28, 28, 1)])
+def test_npy_shapes_and_uint8_scaling(tmp_path, shape):
+    data = np.full(shape, 255, np.uint8)
+    np.save(tmp_path / "x.npy", data)
+    x = load_inputs([tmp_path / "x.npy"])
+    assert x.shape == ((1,) if len(shape) == 2 else (3,)) + (28, 28, 1) and x.dtype == np.float32
+    assert np.all(x == 1.0)
+
+
+def test_idx_raw_and_gz_and_mixed_inputs(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint32).reshape(2, 28, 28).astype(np.uint8)
+    raw = write_idx(tmp_path / "imgs-idx3-ubyte", images)
+    gz = tmp_path / "imgs-idx3-ubyte.gz"
+    gz.write_bytes(gzip.compress(raw.read_bytes()))
+    np.save(tmp_path / "one.npy", np.zeros((28, 28), np.float32))
+    x, names = edge.load_inputs_named([raw, gz, tmp_path / "one.npy"])
+    assert x.shape == (5, 28, 28, 1)
+    np.testing.assert_array_equal(x[:2, ..., 0], images / np.float32(255))
+    np.testing.assert_array_equal(x[:2], x[2:4])
+    assert names[1] == f"{raw}[1]" and names[4] == f"{tmp_path / 'one.npy'}[0]"
+
+
+BAD_INPUTS = {
+    "wrong_shape.npy": (lambda p: np.save(p, np.zeros((5, 32, 32), np.uint8)), "wrong shape.*found \\(5, 32, 32\\)"),
+    "nan.npy": (lambda p: np.save(p, np.full((1, 28, 28), np.nan, np.float32)), "finite"),
+    "inf.npy": (lambda p: np.save(p, np.full((28, 28), np.inf)), "finite"),
+    "range.npy": (lambda p: np.save(p, np.full((28, 28), 255.0)), "must be in \\[0, 1\\]"),
+    "empty.npy": (lambda p: np.save(p, np.zeros((0, 28, 28), np.uint8)), "empty"),
+    "int64.npy": (lambda p: np.save(p, np.zeros((28, 28), np.int64)), "wrong dtype.*int64"),
+    "truncated.npy": (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr'"), "not a readable .npy"),
+    "notes.txt": (lambda p: p.write_text("hello"), "unsupported input"),
+    "truncated.gz": (lambda p: p.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + bytes(100))[:20]), "corrupt or trunc"),
+    "labels-idx1-ubyte": (lambda p: write_idx(p, np.zeros(5, np.uint8)), "uint8 images"),
+    "short-idx3-ubyte": (lambda p: p.write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28])), "size"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_inputs_are_edge_input_errors_naming_the_file(tmp_path, name):
+    make, pattern = BAD_INPUTS[name]
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(EdgeInputError, match=pattern) as info:
+        load_inputs([path])
+    assert name in str(info.value)
+
+
+def test_missing_file_and_no_inputs():
+    with pytest.raises(EdgeInputError, match="no such file"):
+        load_inputs(["/nonexistent/x.npy"])
+    with pytest.raises(EdgeInputError, match="no inputs"):
+        load_inputs([])
+
+
+def test_validate_batch():
+    good = np.zeros((2, 28, 28, 1), np.float32)
+    assert edge.validate_batch(good) is good
+    for bad in (good[..., 0], good.astype(np.float64), good + 2, np.zeros((0, 28, 28, 1), np.float32)):
+        with pytest.raises(EdgeInputError):
+            edge.validate_batch(bad)
+
+
+def test_edge_kit_imports_only_numpy_and_onnxruntime():
+    source = EDGE_KIT.read_text()
+    for heavy in ("keras", "tensorflow", "jax", "torch", "fashionnet."):
+        assert f"import {heavy}" not in source and f"from {heavy}" not in source
+
+
+# --- with an exported model -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_classifier_matches_keras_and_validates(exported, fmnist, tiny_probs):
+    from fashionnet.data import preprocess_images
+
+    folder, _ = exported
+    clf = edge.OnnxClassifier(folder / "model.onnx", threads=1)
+    assert json.loads(clf.metadata["class_names"])[0] == "T-shirt/top"
+    images = preprocess_images(fmnist[1][0][:300])
+    np.testing.assert_allclose(clf.predict(images, batch_size=64), tiny_probs[:300], atol=1e-5)
+    with pytest.raises(EdgeInputError, match="float32"):
+        clf.predict(images.astype(np.float64))
+    with pytest.raises(EdgeInputError, match="shape"):
+        clf.predict(images[..., 0])
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, fmnist, fmnist_dir, tiny_probs, tmp_path):
+    """The kit copied to RUN/export runs where keras, tensorflow, jax, torch and fashionnet cannot be imported."""
+    folder, report = exported
+    test_images = fmnist_dir / "t10k-images-idx3-ubyte.gz"
+    done = subprocess.run(
+        blocked_edge_command(folder, str(folder / "model.onnx"), str(test_images), "--json", "--top", "3"),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    predictions = json.loads(done.stdout)["predictions"]
+    assert len(predictions) == 10_000 and len(predictions[0]["top"]) == 3
+    index = {name: i for i, name in enumerate(edge.CLASS_NAMES)}
+    predicted = np.array([index[p["top"][0]["class"]] for p in predictions])
+    labels = fmnist[1][1]
+    keras_pred = tiny_probs.argmax(axis=1)
+    edge_accuracy, keras_accuracy = (predicted == labels).mean(), (keras_pred == labels).mean()
+    assert edge_accuracy == pytest.approx(report["artifacts"]["model.onnx"]["accuracy"], abs=0)
+    assert abs(edge_accuracy - keras_accuracy) <= 2 / 10_000  # near ties at most
+    assert (predicted == keras_pred).sum() >= 9_998
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_cli_text_output_and_images(exported, tmp_path):
+    folder, _ = exported
+    png = tmp_path / "shirt.png"
+    PIL.fromarray(_garment(90, 60, dark_on_light=True)).save(png)
+    done = subprocess.run(
+        [sys.executable, str(EDGE_KIT), str(folder / "model.int8.onnx"), str(png), "--top", "2", "--batch-size", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    name, ranked = line.split("\t")
+    assert name == str(png) and len(ranked.split(", ")) == 2
+    assert ranked.split(", ")[0].rsplit(" ", 1)[0] in edge.CLASS_NAMES
+
+
+@pytest.mark.slow
+@pytest.mark.export
+@pytest.mark.parametrize("name", ["nan.npy", "wrong_shape.npy", "empty.npy", "notes.txt", "truncated.gz"])
+def test_cli_bad_input_exits_2_with_one_line(exported, tmp_path, name):
+    folder, _ = exported
+    make, pattern = BAD_INPUTS[name]
+    path = tmp_path / name
+    make(path)
+    done = subprocess.run(
+        blocked_edge_command(folder, str(folder / "model.onnx"), str(path)), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("fashionnet_edge: error: ") and name in line and "Traceback" not in done.stderr
+
+
+def test_cli_bad_model_exits_2(tmp_path):
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"\x08\x01garbage")
+    np.save(tmp_path / "x.npy", np.zeros((28, 28), np.uint8))
+    done = subprocess.run(
+        [sys.executable, str(EDGE_KIT), str(fake), str(tmp_path / "x.npy")], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "not a loadable ONNX model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_module_path_is_the_repository_kit():
+    assert Path(edge.__file__).resolve() == EDGE_KIT.resolve()

@@ -1,0 +1,245 @@
+# ruff: noqa: F811 - pytest fixtures imported from export_fixtures are redefined as arguments
+"""The export stage: conversion, the parity gate, atomic publishing, and the backend routes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from export_fixtures import (  # noqa: F401 - pytest fixtures
+    export_data_dir,
+    exported,
+    fmnist,
+    fmnist_dir,
+    tiny_probs,
+    tiny_run,
+)
+
+from fashionnet.errors import ExportError
+from fashionnet.export import ARTIFACT_NAMES, artifact_names, export_run
+from fashionnet.verify import ONNX_FP32_TOLERANCE, format_report, verify_artifacts
+
+ALL = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
+
+
+# --- no training needed ----------------------------------------------------------------------------------------
+
+
+def test_artifact_names():
+    assert artifact_names(("onnx", "tflite"), None) == ["model.onnx", "model.tflite"]
+    assert artifact_names("onnx,tflite", "int8") == ALL
+    assert set(ARTIFACT_NAMES.values()) == set(ALL)
+
+
+@pytest.mark.parametrize("formats, quantize", [(("pb",), None), ((), None), (("onnx",), "int4")])
+def test_bad_options_are_export_errors(formats, quantize):
+    with pytest.raises(ExportError, match="choose from"):
+        artifact_names(formats, quantize)
+
+
+def test_run_without_model_is_an_export_error(tmp_path):
+    with pytest.raises(ExportError, match=r"has no model\.keras; train first"):
+        export_run(tmp_path, ("onnx",), None)
+
+
+def test_verify_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="disagree"):
+        verify_artifacts({}, np.zeros((3, 10)), np.zeros((2, 28, 28, 1)), np.zeros(2))
+
+
+# --- the full export of a tiny trained model (one session-wide export) -----------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_all_four_artifacts_pass(exported):
+    folder, report = exported
+    assert report["passed"], report["failures"]
+    assert report["images"] == 10_000
+    assert sorted(report["artifacts"]) == sorted(ALL)
+    for name in ALL:
+        entry = report["artifacts"][name]
+        assert (folder / name).stat().st_size == entry["size_bytes"] > 0
+        assert entry["passed"] and entry["reason"] == "all checks passed"
+    for name in ("model.onnx", "model.tflite"):
+        entry = report["artifacts"][name]
+        assert entry["max_abs_diff"] <= entry["tolerance"]["max_abs_diff"]
+        assert entry["top1_agreement"] + entry["top1_near_tie_flips"] == 10_000
+    for name in ("model.int8.onnx", "model.int8.tflite"):
+        entry = report["artifacts"][name]
+        assert entry["accuracy_drop_points"] <= 0.5
+        assert entry["size_bytes"] < report["artifacts"][name.replace(".int8", "")]["size_bytes"] / 3
+    # the folder is a complete kit, and the report is on disk in both forms
+    assert {p.name for p in folder.iterdir()} == set(ALL) | {"parity.json", "parity.md", "fashionnet_edge.py"}
+    assert json.loads((folder / "parity.json").read_text())["passed"] is True
+    assert "model.int8.tflite" in (folder / "parity.md").read_text()
+    assert not list(folder.parent.glob(".export-tmp-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_onnx_interface_metadata_and_checker(exported):
+    import onnx
+
+    folder, report = exported
+    for name in ("model.onnx", "model.int8.onnx"):
+        proto = onnx.load(str(folder / name))
+        onnx.checker.check_model(proto, full_check=True)
+        (inp,), (out,) = proto.graph.input, proto.graph.output
+        assert inp.name == "image" and out.name == "probabilities"
+        in_dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+        out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+        assert in_dims == ["batch", 28, 28, 1] and out_dims == ["batch", 10]
+        assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        meta = {p.key: p.value for p in proto.metadata_props}
+        from fashionnet import __version__
+        from fashionnet.data import CLASS_NAMES
+
+        assert json.loads(meta["class_names"]) == list(CLASS_NAMES)
+        assert "/ 255" in meta["preprocessing"]
+        assert meta["fashionnet_version"] == __version__
+        assert meta["source_backend"] == report["source_backend"]
+        raw = (folder / name).read_bytes()
+        for machine_path in {str(folder.parent), str(Path.home()), "/tmp/", "/work/"}:
+            assert machine_path.encode() not in raw
+    int8 = onnx.load(str(folder / "model.int8.onnx"))
+    assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)
+    assert "QDQ" in {p.key: p.value for p in int8.metadata_props}["quantization"]
+
+
+@pytest.mark.slow
+@pytest.mark.export
+@pytest.mark.parametrize("name", ALL)
+def test_batch_dimension_is_dynamic(exported, fmnist, tiny_probs, name):
+    from fashionnet.data import preprocess_images
+    from fashionnet.verify import _run_batched, _runner
+
+    folder, report = exported
+    assert report["artifacts"][name]["dynamic_batch"]["sizes"] == [1, 7]
+    images = preprocess_images(fmnist[1][0][:20])
+    runner = _runner(folder / name)
+    outs = [_run_batched(runner, images, size) for size in (1, 7, 20)]
+    assert all(out.shape == (20, 10) for out in outs)
+    np.testing.assert_allclose(outs[0], outs[2], atol=1e-4)
+    np.testing.assert_allclose(outs[1], outs[2], atol=1e-4)
+    if ".int8." not in name:
+        np.testing.assert_allclose(outs[2], tiny_probs[:20], atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_tflite_builtin_ops_and_signature(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    folder, report = exported
+    for name in ("model.tflite", "model.int8.tflite"):
+        interpreter = Interpreter(model_path=str(folder / name))
+        assert interpreter.get_signature_list() == {
+            "serving_default": {"inputs": ["image"], "outputs": ["probabilities"]}
+        }
+        assert interpreter.get_input_details()[0]["dtype"] == np.float32  # documented: float32 interface for int8 too
+        ops = report["artifacts"][name]["ops"]
+        assert ops and not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+    int8 = Interpreter(model_path=str(folder / "model.int8.tflite"))
+    assert any(t["dtype"] == np.int8 for t in int8.get_tensor_details())
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_perturbed_reference_fails_the_gate(exported, fmnist, tiny_probs):
+    from fashionnet.data import preprocess_images
+
+    folder, _ = exported
+    images, labels = preprocess_images(fmnist[1][0][:200]), fmnist[1][1][:200]
+    reference = tiny_probs[:200].copy()
+    reference[:, 0] += 3e-3  # a shift no float reordering explains
+    report = verify_artifacts({"model.onnx": folder / "model.onnx"}, reference, images, labels, measure_latency=False)
+    assert not report["passed"]
+    (failure,) = report["failures"]
+    assert failure.startswith("model.onnx: max |\u0394p| 3.0e-03 > tolerance 1e-05")
+    assert "FAIL" in format_report(report)
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run, fmnist_dir, monkeypatch):
+    """Corrupt one ONNX weight after conversion: the gate must refuse it and keep the earlier good export."""
+    import onnx
+    from onnx import numpy_helper
+
+    import fashionnet.export as export_module
+
+    folder, _ = exported
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    real_export_model = export_module.export_model
+
+    def tampered_export_model(*args, **kwargs):
+        artifacts = real_export_model(*args, **kwargs)
+        path = artifacts["model.onnx"]
+        proto = onnx.load(str(path))
+        biggest = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+        weights = numpy_helper.to_array(biggest).copy()
+        weights.flat[: weights.size // 10] *= -1  # flip the sign of a tenth of the dense layer's weights
+        biggest.CopyFrom(numpy_helper.from_array(weights, biggest.name))
+        onnx.save(proto, str(path))
+        return artifacts
+
+    monkeypatch.setattr(export_module, "export_model", tampered_export_model)
+    with pytest.raises(ExportError, match=r"model\.onnx: max \|\u0394p\| .* > tolerance 1e-05") as info:
+        export_run(tiny_run, ("onnx",), None, fmnist_dir, limit=300)
+    assert "export.rejected" in str(info.value)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # the good export is untouched
+    rejected = tiny_run / "export.rejected"
+    assert (rejected / "model.onnx").is_file()
+    assert json.loads((rejected / "parity.json").read_text())["passed"] is False
+    assert not list(tiny_run.glob(".export-tmp-*"))
+
+
+def test_onnx_tolerance_is_stated():
+    assert ONNX_FP32_TOLERANCE == 1e-5
+
+
+# --- other backends: the model trained on jax, converted by a tensorflow child, checked against jax Keras --------
+
+JAX_ROUTE = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import keras
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    from fashionnet.data import load_data, preprocess
+    from fashionnet.model import build_model
+    from fashionnet.export import export_run
+    run = Path(sys.argv[1]); run.mkdir()
+    (x, y), _ = load_data(sys.argv[2])
+    x, y = preprocess(x[:1000], y[:1000])
+    model = build_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=100, verbose=0)
+    model.save(run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"backend": "jax"}))
+    report = export_run(run, ("onnx", "tflite"), None, sys.argv[2], limit=1000)
+    print(json.dumps({n: a["max_abs_diff"] for n, a in report["artifacts"].items()}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_jax_trained_model_exports_through_the_tensorflow_process(tmp_path, fmnist_dir):
+    pytest.importorskip("jax")
+    run = tmp_path / "jaxrun"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "FASHIONNET_DATA": str(fmnist_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_ROUTE, str(run), str(fmnist_dir)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((run / "export" / "parity.json").read_text())
+    assert report["passed"] and report["keras_backend"] == "jax" and report["source_backend"] == "jax"
+    assert report["artifacts"]["model.onnx"]["max_abs_diff"] <= ONNX_FP32_TOLERANCE
