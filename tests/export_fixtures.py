@@ -14,6 +14,17 @@ REPO = Path(__file__).resolve().parents[1]
 EDGE_KIT = REPO / "export" / "fashionnet_edge.py"
 TRAIN_IMAGES = 2000
 
+# Each test module imports these fixtures, which makes one fixture per module; this memo makes the session-scoped
+# ones compute once per session all the same (the training and the export are the expensive parts).
+_MEMO: dict[str, object] = {}
+
+
+def _once(key: str, make):
+    if key not in _MEMO:
+        _MEMO[key] = make()
+    return _MEMO[key]
+
+
 # Run python with keras, tensorflow, jax, torch (and fashionnet) unimportable, then the edge kit's main().
 BLOCKED_RUNNER = r"""
 import importlib.abc, sys
@@ -51,12 +62,16 @@ def fmnist_dir() -> Path:
 def fmnist(fmnist_dir):
     from fashionnet.data import load_data
 
-    return load_data(fmnist_dir)
+    return _once("fmnist", lambda: load_data(fmnist_dir))
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, fmnist) -> Path:
     """RUN/model.keras + config.json: the assignment's model, 1 epoch on 2,000 real training images."""
+    return _once("tiny_run", lambda: _train_tiny_run(tmp_path_factory, fmnist))
+
+
+def _train_tiny_run(tmp_path_factory, fmnist) -> Path:
     import keras
 
     from fashionnet.data import preprocess
@@ -82,8 +97,11 @@ def tiny_probs(tiny_run, fmnist) -> np.ndarray:
 
     from fashionnet.data import preprocess_images
 
-    model = keras.saving.load_model(tiny_run / "model.keras", compile=False)
-    return model.predict(preprocess_images(fmnist[1][0]), batch_size=500, verbose=0)
+    def make():
+        model = keras.saving.load_model(tiny_run / "model.keras", compile=False)
+        return model.predict(preprocess_images(fmnist[1][0]), batch_size=500, verbose=0)
+
+    return _once("tiny_probs", make)
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +109,9 @@ def exported(tiny_run, fmnist_dir) -> tuple[Path, dict]:
     """The full export stage, once: onnx + tflite, fp32 + int8, verified on all 10,000 test images."""
     from fashionnet.export import export_run
 
-    report = export_run(tiny_run, ("onnx", "tflite"), "int8", fmnist_dir)
-    return tiny_run / "export", report
+    return _once(
+        "exported", lambda: (tiny_run / "export", export_run(tiny_run, ("onnx", "tflite"), "int8", fmnist_dir))
+    )
 
 
 def write_idx(path: Path, images: np.ndarray) -> Path:
