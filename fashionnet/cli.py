@@ -63,9 +63,10 @@ def cmd_summary(args) -> int:
 
 
 def _train(args):
+    config = _config_from(args)  # option errors before the slow keras import
     from fashionnet.train import train
 
-    result = train(_config_from(args), args.out, args.data_dir, force=args.force)
+    result = train(config, args.out, args.data_dir, force=args.force)
     if result.resumed_from_epoch:
         print(f"resumed from epoch {result.resumed_from_epoch + 1}")
     print(f"trained {len(result.history['loss'])} epochs; model saved to {result.paths.model}")
