@@ -22,13 +22,17 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from fashionnet.config import RECIPES, TrainConfig
+    from fashionnet.config import RECIPE_DEFAULTS, RECIPES, TrainConfig
 
     d = TrainConfig()
     p.add_argument("--out", type=Path, required=True, help="run folder (created; rerun to resume)")
     p.add_argument("--recipe", choices=RECIPES, default=d.recipe, help="training recipe (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+
+    def per_recipe(key: str) -> str:
+        return "default: " + ", ".join(f"{RECIPE_DEFAULTS[name][key]} ({name})" for name in RECIPES)
+
+    p.add_argument("--epochs", type=int, default=None, help=per_recipe("epochs"))
+    p.add_argument("--batch-size", type=int, default=None, help=per_recipe("batch_size"))
     p.add_argument("--validation-split", type=float, default=d.validation_split, help="default: %(default)s")
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
@@ -39,8 +43,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 def _config_from(args):
     from fashionnet.config import TrainConfig
 
-    return TrainConfig(
-        recipe=args.recipe,
+    return TrainConfig.for_recipe(
+        args.recipe,
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_split=args.validation_split,

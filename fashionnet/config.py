@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 from fashionnet.errors import ConfigError
 
-RECIPES = ("assignment",)
+RECIPES = ("assignment", "improved")
+# Per-recipe defaults of the options a recipe changes (the rest of a recipe lives in fashionnet/recipes.py).
+RECIPE_DEFAULTS = {
+    "assignment": {"epochs": 35, "batch_size": 300, "optimizer": "adam"},
+    "improved": {"epochs": 40, "batch_size": 128, "optimizer": "adamw"},
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,14 @@ class TrainConfig:
                     f"--validation-split {self.validation_split} of {n} images leaves "
                     f"{n_train} for training and {int(n * self.validation_split)} for validation; both must be >= 1"
                 )
+
+    @classmethod
+    def for_recipe(cls, recipe: str = "assignment", **options) -> TrainConfig:
+        """The recipe's defaults (RECIPE_DEFAULTS), overridden by the options given that are not None."""
+        if recipe not in RECIPES:
+            raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        values = {**RECIPE_DEFAULTS[recipe], **{k: v for k, v in options.items() if v is not None}}
+        return cls(recipe=recipe, **values)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
