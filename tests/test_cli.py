@@ -140,3 +140,71 @@ def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
     assert "rerun the same command to resume" in err and "Traceback" not in err
+
+
+# --- predict and export from the command line --------------------------------------------------------------------
+
+
+@pytest.fixture
+def npy_inputs(tmp_path, dataset):
+    """Good and bad .npy inputs for `fashionnet predict`."""
+    import numpy as np
+
+    _, (x_test, _) = dataset
+    files = {
+        "good": x_test[:5],
+        "wrong_shape": np.zeros((3, 27, 28), np.uint8),
+        "nan": np.full((2, 28, 28), np.nan, np.float32),
+        "out_of_range": np.full((2, 28, 28), 3.0, np.float32),
+        "empty": np.zeros((0, 28, 28), np.uint8),
+    }
+    paths = {}
+    for name, array in files.items():
+        paths[name] = tmp_path / f"{name}.npy"
+        np.save(paths[name], array)
+    paths["not_an_image"] = tmp_path / "notes.png"
+    paths["not_an_image"].write_text("not a picture")
+    return paths
+
+
+def test_predict_with_a_keras_model(small_run, npy_inputs, dataset):
+    proc = run_cli("predict", str(small_run.paths.model), str(npy_inputs["good"]), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 5
+    assert all(abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
+    _, (_, y_test) = dataset
+    assert sum(r["class"] == int(y) for r, y in zip(rows, y_test[:5], strict=True)) >= 3
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("wrong_shape", "27, 28"),
+        ("nan", "NaN"),
+        ("out_of_range", "[0, 1]"),
+        ("empty", "expected at least one"),
+        ("not_an_image", "notes.png"),
+    ],
+)
+def test_predict_bad_inputs_exit_5_naming_the_problem(small_run, npy_inputs, name, message):
+    proc = run_cli("predict", str(small_run.paths.model), str(npy_inputs[name]))
+    assert proc.returncode == 5, (proc.returncode, proc.stderr[-2000:])
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("fashionnet: error:") and message in last and "Traceback" not in proc.stderr
+
+
+def test_predict_with_a_missing_or_truncated_model(tmp_path, small_run, npy_inputs):
+    proc = run_cli("predict", str(tmp_path / "none.keras"), str(npy_inputs["good"]))
+    assert proc.returncode == 4 and "none.keras" in proc.stderr
+    truncated = tmp_path / "cut.keras"
+    truncated.write_bytes(small_run.paths.model.read_bytes()[:3000])
+    proc = run_cli("predict", str(truncated), str(npy_inputs["good"]))
+    assert proc.returncode == 4 and "cut.keras" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.export
+def test_export_of_a_run_without_a_model(tmp_path):
+    proc = run_cli("export", str(tmp_path))
+    assert proc.returncode == 6, proc.stderr[-2000:]
+    assert "model.keras" in proc.stderr and "Traceback" not in proc.stderr
