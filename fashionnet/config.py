@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fashionnet.errors import ConfigError
 
 RECIPES = ("assignment", "improved")
+PRECISIONS = ("float32", "mixed_bfloat16")  # keras.mixed_precision policies; float32 is the assignment
 # Per-recipe defaults of the options a recipe changes (the rest of a recipe lives in fashionnet/recipes.py).
 RECIPE_DEFAULTS = {
     "assignment": {"epochs": 35, "batch_size": 300, "optimizer": "adam"},
@@ -27,6 +28,8 @@ class TrainConfig:
     limit: int | None = None  # train on the first N training images (quick runs); None = all 60,000
     optimizer: str = "adam"
     loss: str = "categorical_crossentropy"
+    # opt-in: compute in bfloat16 with float32 weights (keras.mixed_precision); model.keras is saved float32
+    precision: str = "float32"
 
     def __post_init__(self):
         self.validate()
@@ -35,6 +38,8 @@ class TrainConfig:
         """Reject options out of range with the option's CLI name, the value and what is allowed."""
         if self.recipe not in RECIPES:
             raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"--epochs must be an integer >= 1, got {self.epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

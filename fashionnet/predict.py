@@ -42,6 +42,9 @@ def _keras_predictor(path: Path):
 
 
 def _onnx_predictor(path: Path):
+    from fashionnet.errors import require
+
+    require("onnxruntime", "edge")
     try:
         classifier = OnnxClassifier(path)
     except EdgeModelError as exc:

@@ -31,7 +31,10 @@ def test_unknown_model_type_is_a_model_error(tmp_path):
         predict(path, [])
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".onnx", ".tflite"])
+@pytest.mark.parametrize(
+    "suffix",
+    [".keras", pytest.param(".onnx", marks=pytest.mark.export), pytest.param(".tflite", marks=pytest.mark.export)],
+)
 def test_garbage_model_is_a_model_error(tmp_path, suffix):
     path = tmp_path / f"model{suffix}"
     path.write_bytes(b"this is not a model" * 10)

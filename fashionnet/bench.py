@@ -1,0 +1,599 @@
+"""``fashionnet bench``: training and inference speed, memory and artifact sizes on this machine, in one run.
+
+What is measured (docs/benchmarks.md explains every number):
+
+* training images/second per Keras backend, steady state: the first epoch (tracing/compilation, warm-up) is
+  excluded; the rate is training images per epoch / the median time between the ends of consecutive later epochs
+  (so it includes validation and every callback, e.g. fashionnet's per-epoch backup). Two recipes per backend,
+  run in one child process per backend (``KERAS_BACKEND`` set; keras cannot switch backend in-process):
+  ``plain`` = the assignment's own build/compile/``fit(x, y, validation_split=0.2, batch_size=300)`` on numpy
+  arrays, and ``fashionnet`` = ``fashionnet.train.train`` into a temporary run folder; the ratio is
+  fashionnet / plain.
+* peak RSS (``ru_maxrss`` of the child, from ``os.wait4``) of each training process and of the edge predictor
+  (``python export/fashionnet_edge.py model.onnx t10k-images-idx3-ubyte.gz``).
+* inference: batch-1 latency (median and p99) and batch-256 throughput for Keras (``predict_on_batch``) per
+  backend, onnxruntime fp32/int8 and TFLite fp32/int8 (ai_edge_litert), with 1 and 2 threads.
+* file size and test accuracy of every artifact (RUN/export/parity.json).
+* achieved FLOP/s against an assumed peak of this CPU (the assumption is written into the report).
+
+Child entry points: ``python -m fashionnet.bench --worker train|keras-infer|edge-infer ...`` print one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fashionnet.errors import ConfigError, FashionNetError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BATCH_SIZE = 300  # the assignment's
+VALIDATION_SPLIT = 0.2
+# Multiply-adds x 2 of the assignment's network for one 28x28 image (biases, ReLU, pooling and softmax add <1%):
+# conv1 28*28*32*5*5*1, conv2 14*14*72*5*5*32, dense 3528*256, output 256*10.
+FORWARD_FLOPS = 2 * (28 * 28 * 32 * 25 + 14 * 14 * 72 * 25 * 32 + 3528 * 256 + 256 * 10)  # 25,645,056
+TRAIN_FLOPS = 3 * FORWARD_FLOPS  # forward + backward (gradients w.r.t. inputs and weights): ~3x forward
+EDGE_RSS_TARGET_MB = 150
+TRAIN_RSS_TARGET_MB = 3000
+
+
+class Settings:
+    """Default: a few minutes on 2 cores. --full: more images, epochs and repeats."""
+
+    def __init__(self, full: bool = False, limit=None, epochs=None, latency_runs=None, throughput_runs=None):
+        self.full = full
+        self.limit = limit or (12000 if full else 3000)  # training images (80% train, 20% validation)
+        self.epochs = epochs or (4 if full else 3)  # epoch 1 excluded: 3 epochs give 2 steady-state intervals
+        self.repeats = 2 if full else 1  # plain, fashionnet, (plain, fashionnet) in one child
+        self.latency_runs = latency_runs or (500 if full else 200)
+        self.throughput_runs = throughput_runs or (20 if full else 8)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Machine facts
+# --------------------------------------------------------------------------------------------------------------
+
+
+def cpu_info() -> dict:
+    """Model, core count, clock, and an *assumed* fp32 peak: cores x GHz x FLOP/cycle/core (stated, not measured)."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if ":" in line:
+            key, value = (s.strip() for s in line.split(":", 1))
+            fields.setdefault(key, value)
+    flags = set(fields.get("flags", "").split())
+    cores = os.cpu_count() or 1
+    try:
+        ghz = float(fields.get("cpu MHz", "0")) / 1000
+    except ValueError:
+        ghz = 0.0
+    vendor, family = fields.get("vendor_id", ""), fields.get("cpu family", "")
+    if "avx512f" in flags and vendor == "AuthenticAMD" and family == "25":
+        per_cycle, why = 32, "Zen 4: AVX-512 on two 256-bit FMA pipes = 2 x 8 fp32 FMA = 32 FLOP/cycle/core"
+    elif "avx512f" in flags and vendor == "AuthenticAMD":
+        per_cycle, why = 64, "Zen 5: two 512-bit FMA pipes = 2 x 16 fp32 FMA = 64 FLOP/cycle/core"
+    elif "avx512f" in flags:
+        per_cycle, why = 64, "AVX-512 with two 512-bit FMA units = 64 FLOP/cycle/core"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, why = 32, "AVX2 with two 256-bit FMA units = 32 FLOP/cycle/core"
+    else:
+        per_cycle, why = 8, "SSE: 8 FLOP/cycle/core (assumed)"
+    return {
+        "model_name": fields.get("model name", platform.processor() or "unknown"),
+        "vendor": vendor,
+        "family": family,
+        "model": fields.get("model", ""),
+        "logical_cpus": cores,
+        "ghz": round(ghz, 3),
+        "avx512": "avx512f" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "fp32_flop_per_cycle_per_core": per_cycle,
+        "peak_fp32_gflops": round(cores * ghz * per_cycle, 1),
+        "peak_assumption": f"{cores} cores x {ghz:.2f} GHz (cpu MHz in /proc/cpuinfo, no turbo) x {why}",
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Child processes with their peak RSS
+# --------------------------------------------------------------------------------------------------------------
+
+
+def run_child(command: list[str], env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run a command; return rc, stdout, stderr tail and the child's peak RSS in MB (ru_maxrss via os.wait4)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {
+            "rc": proc.returncode,
+            "stdout": out.read().decode(errors="replace"),
+            "stderr": err.read().decode(errors="replace")[-4000:],
+            "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
+            "wall_s": time.perf_counter() - start,
+        }
+
+
+def _worker(args: list[str], backend: str | None = None, timeout: float = 3600) -> tuple[dict, float]:
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    done = run_child([sys.executable, "-m", "fashionnet.bench", *args], env=env, timeout=timeout)
+    lines = [line for line in done["stdout"].splitlines() if line.startswith("{")]
+    if done["rc"] != 0 or not lines:
+        tail = "\n".join(done["stderr"].strip().splitlines()[-6:])
+        raise FashionNetError(f"benchmark worker {' '.join(args[:2])} ({backend}) failed (exit {done['rc']}): {tail}")
+    return json.loads(lines[-1]), done["peak_rss_mb"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Workers (run in child processes)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _epoch_timer():
+    import keras
+
+    class EpochEnds(keras.callbacks.Callback):
+        """Times between consecutive epoch ends: everything of an epoch (training, validation, callbacks)."""
+
+        def __init__(self):
+            super().__init__()
+            self.ends: list[float] = []
+
+        def on_train_begin(self, logs=None):
+            self.ends = [time.perf_counter()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(time.perf_counter())
+
+        def steady_seconds(self) -> list[float]:
+            intervals = [b - a for a, b in zip(self.ends, self.ends[1:], strict=False)]
+            return intervals[1:]  # the first epoch holds tracing/compilation and warm-up
+
+    return EpochEnds()
+
+
+def _rate(n_train: int, seconds: list[float]) -> dict:
+    median = statistics.median(seconds)
+    return {"epoch_seconds": [round(s, 3) for s in seconds], "images_per_second": n_train / median}
+
+
+def train_plain(x, y, epochs: int) -> dict:
+    """The assignment's code: build, compile('adam', categorical_crossentropy, accuracy), fit on numpy arrays."""
+    from fashionnet.model import build_model
+
+    model = build_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    timer = _epoch_timer()
+    model.fit(x, y, validation_split=VALIDATION_SPLIT, epochs=epochs, batch_size=BATCH_SIZE, verbose=0,
+              callbacks=[timer])  # fmt: skip
+    return _rate(len(x) - int(len(x) * VALIDATION_SPLIT), timer.steady_seconds())
+
+
+def train_fashionnet(dataset, limit: int, epochs: int, precision: str = "float32") -> dict:
+    """fashionnet.train.train with its callbacks (history, atomic backup, Ctrl-C) into a temporary run folder."""
+    from fashionnet.config import TrainConfig
+    from fashionnet.train import train
+
+    timer = _epoch_timer()
+    config = TrainConfig(epochs=epochs, limit=limit, precision=precision)
+    with tempfile.TemporaryDirectory(prefix="fashionnet-bench-") as run:
+        train(config, Path(run) / "run", dataset=dataset, verbose=0, callbacks=[timer])
+    return _rate(limit - int(limit * VALIDATION_SPLIT), timer.steady_seconds())
+
+
+def worker_train(args) -> dict:
+    """plain and fashionnet (and fashionnet mixed_bfloat16 if asked), alternating, in this one process."""
+    import keras
+
+    from fashionnet.data import load_data, preprocess
+
+    dataset = load_data(args.data_dir)
+    (x_all, y_all), _ = dataset
+    x, y = preprocess(x_all[: args.limit], y_all[: args.limit])
+    results: dict[str, list[dict]] = {"plain": [], "fashionnet": []}
+    precisions = [p for p in (args.precisions or "").split(",") if p and p != "float32"]
+    for p in precisions:
+        results[f"fashionnet_{p}"] = []
+    for _ in range(args.repeats):
+        results["plain"].append(train_plain(x, y, args.epochs))
+        results["fashionnet"].append(train_fashionnet(dataset, args.limit, args.epochs))
+        for p in precisions:
+            results[f"fashionnet_{p}"].append(train_fashionnet(dataset, args.limit, args.epochs, p))
+    summary = {}
+    for mode, runs in results.items():
+        rates = [r["images_per_second"] for r in runs]
+        summary[mode] = {"images_per_second": statistics.median(rates), "runs": runs}
+    return {"backend": keras.backend.backend(), "limit": args.limit, "epochs": args.epochs, "modes": summary}
+
+
+def _timings(call, x, runs: int) -> list[float]:
+    call(x)  # warm-up: tracing, compilation, allocation
+    call(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _latency_throughput(call, images, latency_runs: int, throughput_runs: int) -> dict:
+    one = _timings(call, images[:1], latency_runs)
+    ordered = sorted(one)
+    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    batch = _timings(call, images[:256], throughput_runs)
+    return {
+        "batch1_median_ms": statistics.median(one) * 1e3,
+        "batch1_p99_ms": p99 * 1e3,
+        "batch256_images_per_second": 256 / statistics.median(batch),
+    }
+
+
+def _test_images(data_dir, n: int = 256):
+    from fashionnet.data import load_data, preprocess_images
+
+    _, (test_images, _) = load_data(data_dir)
+    return preprocess_images(test_images[:n])
+
+
+def worker_keras_infer(args) -> dict:
+    import keras
+
+    images = _test_images(args.data_dir)
+    model = keras.saving.load_model(args.model, compile=False)
+    result = _latency_throughput(lambda x: model.predict_on_batch(x), images, args.latency_runs, args.throughput_runs)
+    return {"backend": keras.backend.backend(), **result}
+
+
+def worker_edge_infer(args) -> dict:
+    """onnxruntime and LiteRT runners of fashionnet.verify, 1 and 2 threads, on every artifact given."""
+    from fashionnet.verify import OnnxRunner, TfliteRunner
+
+    images = _test_images(args.data_dir)
+    out = {}
+    for path in map(Path, args.artifacts):
+        runner_class = OnnxRunner if path.suffix == ".onnx" else TfliteRunner
+        for threads in (1, 2):
+            runner = runner_class(path, threads=threads)
+            out[f"{path.name}@{threads}"] = {
+                "artifact": path.name,
+                "threads": threads,
+                **_latency_throughput(runner, images, args.latency_runs, args.throughput_runs),
+            }
+    return {"results": out}
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashionnet.bench")
+    parser.add_argument("--worker", choices=["train", "keras-infer", "edge-infer", "tiny-run"], required=True)
+    parser.add_argument("--test-limit", type=int, default=None)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--precisions", default="float32")
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--artifacts", nargs="*", default=[])
+    parser.add_argument("--latency-runs", type=int, default=200)
+    parser.add_argument("--throughput-runs", type=int, default=8)
+    args = parser.parse_args(argv)
+    work = {"train": worker_train, "keras-infer": worker_keras_infer, "edge-infer": worker_edge_infer,
+            "tiny-run": worker_tiny_run}  # fmt: skip
+    print(json.dumps(work[args.worker](args)), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The benchmark
+# --------------------------------------------------------------------------------------------------------------
+
+
+def worker_tiny_run(args) -> dict:
+    """No --run: train 1 epoch on ``limit`` images and export fp32 + int8, verified (a child process, so that the
+    benchmark's own process stays small: a child inherits its parent's peak RSS as its ru_maxrss floor)."""
+    from fashionnet.config import TrainConfig
+    from fashionnet.export import export_run
+    from fashionnet.train import train
+
+    train(TrainConfig(epochs=1, limit=args.limit), args.model, args.data_dir, verbose=0)
+    export_run(args.model, ("onnx", "tflite"), "int8", args.data_dir, limit=args.test_limit)
+    return {"run": str(args.model)}
+
+
+def _edge_rss(run: Path, data_dir) -> dict:
+    from fashionnet.data import FILES, find_data_dir
+
+    images = find_data_dir(data_dir) / FILES["test_images"].name
+    kit = run / "export" / "fashionnet_edge.py"
+    out = {}
+    for name in ("model.onnx", "model.int8.onnx"):
+        model = run / "export" / name
+        if not model.is_file():
+            continue
+        done = run_child([sys.executable, str(kit), str(model), str(images)], timeout=600)
+        if done["rc"] != 0:
+            raise FashionNetError(f"edge predictor on {name} failed (exit {done['rc']}): {done['stderr'][-500:]}")
+        out[name] = {"peak_rss_mb": done["peak_rss_mb"], "wall_s": done["wall_s"], "images": 10000}
+    return out
+
+
+def _check_backends(text: str) -> list[str]:
+    backends = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise ConfigError(f"--backends must be a comma-separated subset of {','.join(BACKENDS)}, got {text!r}")
+    import importlib.util
+
+    missing = [b for b in backends if importlib.util.find_spec(b) is None]
+    if missing:
+        raise ConfigError(f"--backends: {', '.join(missing)} not installed in this environment")
+    return list(dict.fromkeys(backends))
+
+
+def run_benchmark(
+    out_dir: Path,
+    backends: list[str],
+    *,
+    full: bool = False,
+    run: Path | None = None,
+    data_dir=None,
+    settings: Settings | None = None,
+    precisions: tuple[str, ...] = ("mixed_bfloat16",),
+    test_limit: int | None = None,
+    command: str | None = None,
+    log=print,
+) -> dict:
+    """Measure everything and write bench.json and bench.md into out_dir; returns the results."""
+    from fashionnet.data import find_data_dir
+
+    settings = settings or Settings(full)
+    data_dir = find_data_dir(data_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    results: dict = {
+        "command": command,
+        "settings": settings.to_dict(),
+        "cpu": cpu_info(),
+        "python": platform.python_version(),
+        "backends": backends,
+        "flops": {"forward_per_image": FORWARD_FLOPS, "train_per_image": TRAIN_FLOPS},
+        "training": {},
+        "keras_inference": {},
+    }
+    peak = results["cpu"]["peak_fp32_gflops"] * 1e9
+
+    with tempfile.TemporaryDirectory(prefix="fashionnet-bench-") as scratch:
+        if run is None:
+            log("no --run: training a tiny model (1 epoch) and exporting it (fp32 + int8) ...")
+            run = Path(scratch) / "run"
+            tiny = ["--worker", "tiny-run", "--data-dir", str(data_dir), "--model", str(run),
+                    "--limit", str(min(settings.limit, 3000))]  # fmt: skip
+            _worker(tiny + (["--test-limit", str(test_limit)] if test_limit else []), os.environ.get("KERAS_BACKEND"))
+            results["run"] = {"source": "tiny model trained by bench: 1 epoch on " + str(min(settings.limit, 3000))}
+        else:
+            results["run"] = {"source": str(run)}
+        run = Path(run)
+        if not (run / "model.keras").is_file():
+            raise ConfigError(f"--run {run}: no model.keras")
+
+        for backend in backends:
+            log(f"training {backend}: {settings.limit} images, {settings.epochs} epochs, plain vs fashionnet ...")
+            wanted = ",".join(precisions) if backend == "tensorflow" or full else ""
+            data, rss = _worker(
+                ["--worker", "train", "--data-dir", str(data_dir), "--limit", str(settings.limit),
+                 "--epochs", str(settings.epochs), "--repeats", str(settings.repeats), "--precisions", wanted],
+                backend,
+            )  # fmt: skip
+            modes = data["modes"]
+            plain = modes["plain"]["images_per_second"]
+            for mode in modes.values():
+                mode["ratio_to_plain"] = mode["images_per_second"] / plain
+                mode["gflops"] = mode["images_per_second"] * TRAIN_FLOPS / 1e9
+                mode["fraction_of_peak"] = mode["images_per_second"] * TRAIN_FLOPS / peak if peak else None
+            results["training"][backend] = {"modes": modes, "peak_rss_mb": rss}
+
+            log(f"keras inference {backend} ...")
+            data, rss = _worker(
+                ["--worker", "keras-infer", "--data-dir", str(data_dir), "--model", str(run / "model.keras"),
+                 "--latency-runs", str(settings.latency_runs), "--throughput-runs", str(settings.throughput_runs)],
+                backend,
+            )  # fmt: skip
+            data["peak_rss_mb"] = rss
+            data["gflops_batch256"] = data["batch256_images_per_second"] * FORWARD_FLOPS / 1e9
+            results["keras_inference"][backend] = data
+
+        artifacts = sorted((run / "export").glob("model*.onnx")) + sorted((run / "export").glob("model*.tflite"))
+        if artifacts:
+            log("edge inference: onnxruntime and LiteRT, 1 and 2 threads ...")
+            data, _ = _worker(
+                ["--worker", "edge-infer", "--data-dir", str(data_dir), "--artifacts", *map(str, artifacts),
+                 "--latency-runs", str(settings.latency_runs), "--throughput-runs", str(settings.throughput_runs)],
+            )  # fmt: skip
+            for entry in data["results"].values():
+                entry["gflops_batch256"] = entry["batch256_images_per_second"] * FORWARD_FLOPS / 1e9
+            results["edge_inference"] = data["results"]
+            results["artifacts"] = _artifact_facts(run, artifacts)
+            log("edge predictor peak RSS (10,000 test images) ...")
+            results["edge_predictor"] = _edge_rss(run, data_dir)
+        else:
+            results["edge_inference"], results["artifacts"], results["edge_predictor"] = {}, {}, {}
+            log(f"no exported artifacts in {run / 'export'}: edge inference skipped")
+    results["int8_speedup"] = _int8_speedups(results["edge_inference"])
+    results["targets"] = _targets(results)
+    results["elapsed_s"] = time.time() - started
+    # A child's ru_maxrss starts at its parent's peak (fork copies the high-water mark): record that floor.
+    results["launcher_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    (out_dir / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out_dir / "bench.md").write_text(format_markdown(results) + "\n")
+    return results
+
+
+def _artifact_facts(run: Path, artifacts: list[Path]) -> dict:
+    parity_path = run / "export" / "parity.json"
+    parity = json.loads(parity_path.read_text()) if parity_path.is_file() else {"artifacts": {}}
+    facts = {}
+    for path in artifacts:
+        entry = parity["artifacts"].get(path.name, {})
+        facts[path.name] = {
+            "size_bytes": path.stat().st_size,
+            "test_accuracy": entry.get("accuracy"),
+            "keras_accuracy": entry.get("keras_accuracy"),
+            "accuracy_drop_points": entry.get("accuracy_drop_points"),
+            "test_images": entry.get("images"),
+        }
+    return facts
+
+
+def _int8_speedups(edge: dict) -> dict:
+    out = {}
+    for fmt in ("onnx", "tflite"):
+        for threads in (1, 2):
+            fp32, int8 = edge.get(f"model.{fmt}@{threads}"), edge.get(f"model.int8.{fmt}@{threads}")
+            if fp32 and int8:
+                out[f"{fmt}@{threads}"] = int8["batch256_images_per_second"] / fp32["batch256_images_per_second"]
+    return out
+
+
+def _targets(r: dict) -> list[dict]:
+    targets = []
+    for backend, t in r["training"].items():
+        ratio = t["modes"]["fashionnet"]["ratio_to_plain"]
+        targets.append({"target": f"{backend}: fashionnet trainer >= 1.0x plain", "value": ratio, "met": ratio >= 1.0})
+        targets.append(
+            {
+                "target": f"{backend}: training peak RSS <= {TRAIN_RSS_TARGET_MB} MB",
+                "value": t["peak_rss_mb"],
+                "met": t["peak_rss_mb"] <= TRAIN_RSS_TARGET_MB,
+            }
+        )
+    rates = {b: t["modes"]["fashionnet"]["images_per_second"] for b, t in r["training"].items()}
+    if "jax" in rates and len(rates) > 1:
+        slowdown = max(rates.values()) / rates["jax"]
+        targets.append({"target": "jax within 1.5x of the fastest backend", "value": slowdown, "met": slowdown <= 1.5})
+    for name, e in r.get("edge_predictor", {}).items():
+        targets.append(
+            {
+                "target": f"edge predictor ({name}) peak RSS <= {EDGE_RSS_TARGET_MB} MB",
+                "value": e["peak_rss_mb"],
+                "met": e["peak_rss_mb"] <= EDGE_RSS_TARGET_MB,
+            }
+        )
+    speed = r.get("int8_speedup", {}).get("onnx@2")
+    if speed is not None:
+        targets.append({"target": "int8 ONNX >= 1.5x fp32 ONNX at batch 256", "value": speed, "met": speed >= 1.5})
+    facts = r.get("artifacts", {}).get("model.int8.onnx")
+    if facts:
+        mb = facts["size_bytes"] / 1e6
+        targets.append({"target": "model.int8.onnx <= 1.1 MB", "value": mb, "met": mb <= 1.1})
+        if facts.get("accuracy_drop_points") is not None:
+            drop = facts["accuracy_drop_points"]
+            targets.append({"target": "int8 ONNX accuracy within 0.5 points", "value": drop, "met": abs(drop) <= 0.5})
+    return targets
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _f(x, fmt=".1f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def format_markdown(r: dict) -> str:
+    cpu = r["cpu"]
+    s = r["settings"]
+    lines = [
+        "# fashionnet bench",
+        "",
+        f"CPU: {cpu['model_name']} ({cpu['logical_cpus']} logical CPUs, {cpu['ghz']} GHz, "
+        f"AVX-512 {'yes' if cpu['avx512'] else 'no'}, AVX-512 BF16 {'yes' if cpu['avx512_bf16'] else 'no'}); "
+        f"assumed fp32 peak {cpu['peak_fp32_gflops']} GFLOP/s = {cpu['peak_assumption']}.",
+        f"Model: {r['run']['source']}. Settings: {s['limit']} training images ({int(s['limit'] * 0.8)} train / "
+        f"{s['limit'] - int(s['limit'] * 0.8)} validation), {s['epochs']} epochs (epoch 1 excluded), batch 300, "
+        f"{s['repeats']} repeat(s); latency over {s['latency_runs']} calls, throughput over "
+        f"{s['throughput_runs']} batches of 256. FLOP/image: forward {r['flops']['forward_per_image'] / 1e6:.1f} M, "
+        f"training {r['flops']['train_per_image'] / 1e6:.1f} M.",
+        "",
+        "## Training (steady state, images/s; ratio = fashionnet / plain in the same process)",
+        "",
+        "| backend | mode | images/s | ratio | GFLOP/s | % of peak | epoch seconds | process peak RSS |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for backend, t in r["training"].items():
+        for mode, m in t["modes"].items():
+            secs = "; ".join(",".join(f"{x:.2f}" for x in run["epoch_seconds"]) for run in m["runs"])
+            lines.append(
+                f"| {backend} | {mode} | {m['images_per_second']:.0f} | {m['ratio_to_plain']:.2f} | "
+                f"{m['gflops']:.1f} | {_f(m['fraction_of_peak'] and 100 * m['fraction_of_peak'])} | {secs} | "
+                f"{t['peak_rss_mb']:.0f} MB |"
+            )
+    lines += [
+        "",
+        "## Inference (batch 1: median / p99 latency; batch 256: throughput)",
+        "",
+        "| runtime | model | threads | batch-1 median ms | batch-1 p99 ms | batch-256 images/s | GFLOP/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for backend, k in r["keras_inference"].items():
+        lines.append(
+            f"| keras {backend} (predict_on_batch) | model.keras | all | {k['batch1_median_ms']:.2f} | "
+            f"{k['batch1_p99_ms']:.2f} | {k['batch256_images_per_second']:.0f} | {k['gflops_batch256']:.1f} |"
+        )
+    for e in r.get("edge_inference", {}).values():
+        runtime = "onnxruntime" if e["artifact"].endswith(".onnx") else "LiteRT"
+        lines.append(
+            f"| {runtime} | {e['artifact']} | {e['threads']} | {e['batch1_median_ms']:.3f} | {e['batch1_p99_ms']:.3f} "
+            f"| {e['batch256_images_per_second']:.0f} | {e['gflops_batch256']:.1f} |"
+        )
+    if r.get("int8_speedup"):
+        lines += ["", "int8 / fp32 throughput at batch 256: " + ", ".join(
+            f"{k} threads {v:.2f}x" for k, v in r["int8_speedup"].items())]  # fmt: skip
+    if r.get("artifacts"):
+        lines += ["", "## Artifacts", "", "| file | size | test accuracy | drop vs Keras (pts) |"]
+        lines.append("|---|---:|---:|---:|")
+        for name, a in r["artifacts"].items():
+            acc = "-" if a["test_accuracy"] is None else f"{a['test_accuracy']:.2%} ({a['test_images']} images)"
+            drop = _f(a["accuracy_drop_points"], "+.2f")
+            lines.append(f"| {name} | {a['size_bytes'] / 1e6:.2f} MB | {acc} | {drop} |")
+    if r.get("edge_predictor"):
+        lines += ["", "## Edge predictor (export/fashionnet_edge.py, 10,000 test images)", ""]
+        lines += ["| model | peak RSS | wall s |", "|---|---:|---:|"]
+        for name, e in r["edge_predictor"].items():
+            lines.append(f"| {name} | {e['peak_rss_mb']:.0f} MB | {e['wall_s']:.1f} |")
+    lines += ["", "## Targets", "", "| target | value | met |", "|---|---:|---|"]
+    for t in r["targets"]:
+        lines.append(f"| {t['target']} | {t['value']:.2f} | {'yes' if t['met'] else 'no'} |")
+    lines += ["", f"Elapsed: {r['elapsed_s']:.0f} s."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
