@@ -330,7 +330,9 @@ def _edge_rss(run: Path, data_dir) -> dict:
     from fashionnet.data import FILES, find_data_dir
 
     images = find_data_dir(data_dir) / FILES["test_images"].name
-    kit = run / "export" / "fashionnet_edge.py"
+    import fashionnet_edge
+
+    kit = Path(fashionnet_edge.__file__)  # this checkout's kit (RUN/export/ holds the copy from export time)
     out = {}
     for name in ("model.onnx", "model.int8.onnx"):
         model = run / "export" / name

@@ -22,7 +22,7 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from fashionnet.config import RECIPE_DEFAULTS, RECIPES, TrainConfig
+    from fashionnet.config import PRECISIONS, RECIPE_DEFAULTS, RECIPES, TrainConfig
 
     d = TrainConfig()
     p.add_argument("--out", type=Path, required=True, help="run folder (created; rerun to resume)")
@@ -36,6 +36,12 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validation-split", type=float, default=d.validation_split, help="default: %(default)s")
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="compute dtype policy; mixed_bfloat16 is opt-in, model.keras is saved float32 (default: %(default)s)",
+    )
     p.add_argument("--force", action="store_true", help="train again even if the run folder holds a finished run")
     _add_data_dir(p)
 
@@ -50,6 +56,7 @@ def _config_from(args):
         validation_split=args.validation_split,
         seed=args.seed,
         limit=args.limit,
+        precision=args.precision,
     )
 
 
@@ -163,6 +170,28 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from fashionnet.bench import _check_backends
+
+    backends = _check_backends(args.backends)  # option errors before the slow imports
+    if args.run is not None and not (args.run / "model.keras").is_file():
+        raise FashionNetError(f"--run {args.run}: no model.keras there (train and export a run first)")
+    from fashionnet.bench import Settings, run_benchmark
+
+    settings = Settings(args.full, args.limit, args.epochs, args.latency_runs, args.throughput_runs)
+    if settings.epochs < 2:
+        raise FashionNetError("--epochs must be >= 2 (the first epoch is excluded from the rate)")
+    if settings.limit < 10:
+        raise FashionNetError("--limit must be >= 10 training images")
+    command = "fashionnet " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    results = run_benchmark(args.out, backends, full=args.full, run=args.run, data_dir=args.data_dir,
+                            settings=settings, command=command, test_limit=args.test_limit,
+                            log=lambda m: print(m, flush=True))  # fmt: skip
+    print((args.out / "bench.md").read_text())
+    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}")
+    return 0 if results else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fashionnet",
@@ -205,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", type=Path, nargs="+")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="training/inference speed, memory and artifact sizes; bench.json + bench.md")
+    p.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
+    p.add_argument("--backends", default="tensorflow,jax,torch", help="comma-separated (default: %(default)s)")
+    p.add_argument("--full", action="store_true", help="longer runs: more images, epochs and repeats")
+    p.add_argument("--run", type=Path, default=None, help="an exported run folder (default: train a tiny one)")
+    p.add_argument("--limit", type=int, default=None, help="training images per run (default 3000; --full 12000)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per measurement, >= 2 (default 3; 4 --full)")
+    p.add_argument("--latency-runs", type=int, default=None, help="batch-1 calls per runtime (default 200)")
+    p.add_argument("--throughput-runs", type=int, default=None, help="batch-256 calls per runtime (default 8)")
+    p.add_argument("--test-limit", type=int, default=None, help="without --run: verify the tiny export on N images")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -92,6 +92,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir=str(backup_dir), delete_checkpoint=False)
         self._dir = Path(backup_dir)
 
+    # save_freq="epoch": nothing to do after a batch. Keras's own batch-end hook would make Keras convert the logs
+    # after every step and turn off its asynchronous callback dispatch (measured in docs/benchmarks.md).
+    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+
     def on_train_begin(self, logs=None):
         previous = self._dir.with_name(self._dir.name + ".old")
         if not self._dir.exists() and previous.exists():  # killed between the two renames below
@@ -145,7 +149,9 @@ class InterruptBetweenBatches(keras.callbacks.Callback):
         if self.requested:
             raise KeyboardInterrupt
 
-    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+    # Checked when a batch *begins*: a batch-end hook would turn off Keras's asynchronous callback dispatch and
+    # sync after every step (measured in docs/benchmarks.md); a begin hook costs nothing and stops just as early.
+    on_train_batch_begin = on_test_batch_begin = on_epoch_begin = _check
 
 
 @dataclass
@@ -159,6 +165,48 @@ class TrainResult:
 def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
     model.compile(optimizer=config.optimizer, loss=config.loss, metrics=["accuracy"])
     return model
+
+
+@contextlib.contextmanager
+def compute_settings(precision: str = "float32"):
+    """The dtype policy for building and fitting, and on jax the fast max-pool gradient (fashionnet/jax_ops.py).
+
+    float32 (the default) computes exactly what the assignment computes: jax_ops's pool gradient is bit-identical
+    to XLA's, only faster. mixed_bfloat16 computes in bfloat16 with float32 weights (opt-in).
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        if keras.backend.backend() == "jax":
+            from fashionnet.jax_ops import fast_max_pool
+
+            with fast_max_pool():
+                yield
+        else:
+            yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _float32_output(model: keras.Model) -> keras.Model:
+    """Under mixed precision, the softmax layer computes in float32 (Keras's advice for numerical stability)."""
+    last = model.layers[-1]
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer is last:
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def _float32_copy(model: keras.Model, recipe: recipes.Recipe) -> keras.Model:
+    """The same network built with the float32 policy, holding the trained (float32) weights: what gets saved."""
+    with compute_settings("float32"):
+        fresh = recipes.build(recipe)
+    fresh.set_weights(model.get_weights())
+    return fresh
 
 
 def _recipe_for(config: TrainConfig, recipe: recipes.Recipe | None) -> recipes.Recipe:
@@ -206,11 +254,13 @@ def train(
     dataset=None,
     verbose: int | None = None,
     recipe: recipes.Recipe | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """Train into a run folder; rerunning after an interruption resumes from the last completed epoch.
 
     The network, compile settings and training data come from ``config.recipe`` (fashionnet/recipes.py);
     ``recipe`` replaces that Recipe (the ablation in docs/accuracy.md uses it), and is recorded in config.json.
+    ``callbacks`` are added after fashionnet's own (the benchmark times epochs with one).
     """
     recipe = _recipe_for(config, recipe)
     paths = RunPaths(ensure_writable_dir(Path(run_dir)))
@@ -220,7 +270,15 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     steps = recipes.steps_per_epoch(len(x), config.batch_size, config.validation_split)
-    model = recipes.build(recipe)
+    settings = compute_settings(config.precision)
+    settings.__enter__()  # left in the finally below, after fit
+    try:
+        model = recipes.build(recipe)
+        if config.precision != "float32":
+            model = _float32_output(model)
+    except BaseException:
+        settings.__exit__(None, None, None)
+        raise
     if recipe == recipes.ASSIGNMENT:  # exactly as before recipes existed: compile() with the config's strings
         model = compile_model(model, config)
     else:
@@ -237,7 +295,7 @@ def train(
                 **recipes.fit_arguments(recipe, x, y, config.batch_size, config.validation_split, config.seed),
                 epochs=config.epochs,
                 # history first: a kill between the two redoes the epoch
-                callbacks=[history_log, backup, interrupt],
+                callbacks=[history_log, backup, interrupt, *(callbacks or [])],
                 verbose=verbose,
             )
     except KeyboardInterrupt:
@@ -246,7 +304,11 @@ def train(
             f"interrupted after {done} of {config.epochs} completed epochs; "
             f"rerun the same command to resume from epoch {done + 1}"
         ) from None
+    finally:
+        settings.__exit__(None, None, None)
 
+    if config.precision != "float32":
+        model = _float32_copy(model, recipe)
     with atomic_path(paths.model) as tmp:
         model.save(tmp)
     history = history_log.load()

@@ -1,0 +1,62 @@
+"""`fashionnet bench` in a tiny mode: it runs end to end and writes well-formed bench.json and bench.md.
+
+No timed assertions: the numbers depend on the machine and its load; only their presence and sign are checked.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and value > 0
+
+
+@pytest.mark.export
+@pytest.mark.slow
+def test_bench_tiny_mode_writes_well_formed_results(tmp_path):
+    import keras
+
+    backend = keras.backend.backend()
+    out = tmp_path / "bench"
+    proc = run_cli("bench", "--out", str(out), "--backends", backend, "--limit", "300", "--epochs", "2",
+                   "--latency-runs", "5", "--throughput-runs", "2", "--test-limit", "300", timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "bench.json").read_text())
+    assert {"cpu", "settings", "training", "keras_inference", "edge_inference", "artifacts", "edge_predictor",
+            "targets", "flops"} <= set(results)  # fmt: skip
+    assert results["cpu"]["peak_fp32_gflops"] > 0 and results["cpu"]["peak_assumption"]
+    modes = results["training"][backend]["modes"]
+    assert {"plain", "fashionnet"} <= set(modes)
+    for mode in modes.values():
+        assert _positive(mode["images_per_second"]) and _positive(mode["ratio_to_plain"]) and _positive(mode["gflops"])
+        assert all(_positive(s) for run in mode["runs"] for s in run["epoch_seconds"])
+    assert _positive(results["training"][backend]["peak_rss_mb"])
+    keras_inf = results["keras_inference"][backend]
+    for key in ("batch1_median_ms", "batch1_p99_ms", "batch256_images_per_second", "peak_rss_mb"):
+        assert _positive(keras_inf[key]), key
+    names = {e["artifact"] for e in results["edge_inference"].values()}
+    assert names == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"}
+    for entry in results["edge_inference"].values():
+        assert entry["threads"] in (1, 2)
+        assert _positive(entry["batch1_median_ms"]) and entry["batch1_p99_ms"] >= entry["batch1_median_ms"]
+        assert _positive(entry["batch256_images_per_second"])
+    for facts in results["artifacts"].values():
+        assert _positive(facts["size_bytes"]) and 0 <= facts["test_accuracy"] <= 1
+    assert set(results["edge_predictor"]) == {"model.onnx", "model.int8.onnx"}
+    assert all(_positive(e["peak_rss_mb"]) for e in results["edge_predictor"].values())
+    assert all({"target", "value", "met"} <= set(t) for t in results["targets"])
+    markdown = (out / "bench.md").read_text()
+    assert markdown.startswith("# fashionnet bench") and "| tensorflow" in markdown or f"| {backend}" in markdown
+    assert "## Targets" in markdown and "model.int8.onnx" in markdown
+
+
+def test_bench_rejects_unknown_backends_before_any_work(tmp_path):
+    proc = run_cli("bench", "--out", str(tmp_path / "b"), "--backends", "tensorflow,theano")
+    assert proc.returncode == 2
+    assert "--backends" in proc.stderr and "theano" in proc.stderr
+    assert not (tmp_path / "b").exists()
