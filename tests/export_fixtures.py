@@ -28,6 +28,7 @@ def _once(key: str, make):
 # Run python with keras, tensorflow, jax, torch (and fashionnet) unimportable, then the edge kit's main().
 BLOCKED_RUNNER = r"""
 import importlib.abc, sys
+sys.dont_write_bytecode = True  # the kit runs from the shared RUN/export folder: leave no __pycache__ there
 BLOCKED = {"keras", "tensorflow", "jax", "jaxlib", "torch", "tf_keras", "fashionnet"}
 class Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
