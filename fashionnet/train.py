@@ -270,42 +270,35 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     steps = recipes.steps_per_epoch(len(x), config.batch_size, config.validation_split)
-    settings = compute_settings(config.precision)
-    settings.__enter__()  # left in the finally below, after fit
-    try:
-        model = recipes.build(recipe)
-        if config.precision != "float32":
-            model = _float32_output(model)
-    except BaseException:
-        settings.__exit__(None, None, None)
-        raise
-    if recipe == recipes.ASSIGNMENT:  # exactly as before recipes existed: compile() with the config's strings
-        model = compile_model(model, config)
-    else:
-        model = recipes.compile_for(model, recipe, steps, config.epochs)
     history_log = HistoryLog(paths.history_partial)
     backup = AtomicBackupAndRestore(paths.backup)
+    interrupt = InterruptBetweenBatches()
     resumed_from = len(history_log.load().get("loss", []))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    interrupt = InterruptBetweenBatches()
-    try:
-        with interrupt.installed():
-            model.fit(
-                **recipes.fit_arguments(recipe, x, y, config.batch_size, config.validation_split, config.seed),
-                epochs=config.epochs,
-                # history first: a kill between the two redoes the epoch
-                callbacks=[history_log, backup, interrupt, *(callbacks or [])],
-                verbose=verbose,
-            )
-    except KeyboardInterrupt:
-        done = len(history_log.load().get("loss", []))
-        raise TrainingInterrupted(
-            f"interrupted after {done} of {config.epochs} completed epochs; "
-            f"rerun the same command to resume from epoch {done + 1}"
-        ) from None
-    finally:
-        settings.__exit__(None, None, None)
+    with compute_settings(config.precision):
+        model = recipes.build(recipe)
+        if config.precision != "float32":
+            model = _float32_output(model)
+        if recipe == recipes.ASSIGNMENT:  # exactly as before recipes existed: compile() with the config's strings
+            model = compile_model(model, config)
+        else:
+            model = recipes.compile_for(model, recipe, steps, config.epochs)
+        try:
+            with interrupt.installed():
+                model.fit(
+                    **recipes.fit_arguments(recipe, x, y, config.batch_size, config.validation_split, config.seed),
+                    epochs=config.epochs,
+                    # history first: a kill between the two redoes the epoch
+                    callbacks=[history_log, backup, interrupt, *(callbacks or [])],
+                    verbose=verbose,
+                )
+        except KeyboardInterrupt:
+            done = len(history_log.load().get("loss", []))
+            raise TrainingInterrupted(
+                f"interrupted after {done} of {config.epochs} completed epochs; "
+                f"rerun the same command to resume from epoch {done + 1}"
+            ) from None
 
     if config.precision != "float32":
         model = _float32_copy(model, recipe)
