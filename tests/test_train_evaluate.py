@@ -13,7 +13,8 @@ from fashionnet.evaluate import crosstab_text, evaluate_run, load_model
 from fashionnet.runs import read_json
 from fashionnet.train import train
 
-# 2 epochs on 3,000 images (batch 100) measured ~0.78-0.80 test accuracy on all three backends; chance is 0.10.
+# 2 epochs on 3,000 images (batch 100) measured 0.765 (tensorflow), 0.763 (jax), 0.760 (torch) test accuracy;
+# chance is 0.10.
 ACCURACY_FLOOR = 0.72
 
 
