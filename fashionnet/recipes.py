@@ -2,9 +2,11 @@
 
 ``assignment`` is the assignment exactly (``fashionnet.model.build_model``, adam, plain cross-entropy, no
 augmentation). ``improved`` keeps the assignment's shape (two 5x5 convolutions, two poolings, one hidden dense
-layer, softmax) within its 964,498 parameters, and adds what docs/accuracy.md measured on the validation split:
-batch normalization, clothes-appropriate augmentation (horizontal flips, small shifts, random erasing), label
-smoothing, AdamW and a warm-up + cosine learning-rate schedule.
+layer, softmax) within its 964,498 parameters, and adds what docs/accuracy.md measured to help on the validation
+split: batch normalization, AdamW and a warm-up + cosine learning-rate schedule. ``AUGMENTED`` adds
+clothes-appropriate augmentation (horizontal flips, small shifts, random erasing) and label smoothing: measured
+worse on the validation split within this machine's budget (25 epochs), so it is not the default; it stays
+available to the Python API and the ablation (``fashionnet.ablation``).
 
 Augmentation is done in numpy on the training batches (``AugmentedBatches``, a ``keras.utils.PyDataset``), so it
 is backend-agnostic and never part of the network: the saved ``model.keras`` is the inference network only and
@@ -76,8 +78,12 @@ IMPROVED = Recipe(
     weight_decay=0.05,
     schedule="cosine",
     warmup_epochs=2,
-    label_smoothing=0.1,
-    augmentation=Augmentation(flip=True, shift=2, erase=0.5),
+)
+
+# The first improved recipe: + flips, shifts, random erasing and label smoothing. Validation 0.9282 after 25
+# epochs vs IMPROVED's 0.9327 (docs/accuracy.md): it under-fits at this budget.
+AUGMENTED = IMPROVED.replace(
+    name="augmented", label_smoothing=0.1, augmentation=Augmentation(flip=True, shift=2, erase=0.5)
 )
 
 RECIPES = {r.name: r for r in (ASSIGNMENT, IMPROVED)}
