@@ -233,14 +233,9 @@ def worker_train(args) -> dict:
 
 
 def _timings(call, x, runs: int) -> list[float]:
-    call(x)  # warm-up: tracing, compilation, allocation
-    call(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(x)
-        times.append(time.perf_counter() - start)
-    return times
+    from fashionnet.verify import call_times
+
+    return call_times(call, x, runs, warmup=2)  # two warm-ups: tracing, compilation, allocation
 
 
 def _latency_throughput(call, images, latency_runs: int, throughput_runs: int) -> dict:

@@ -127,16 +127,21 @@ def run_tflite(path: Path, images: np.ndarray, batch: int = RUN_BATCH, threads: 
     return _run_batched(TfliteRunner(path, threads), images, batch)
 
 
+def call_times(call, x, runs: int, warmup: int = 1) -> list[float]:
+    """Wall times of `runs` calls of call(x), after `warmup` untimed calls (tracing, allocation)."""
+    for _ in range(warmup):
+        call(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def _latency_ms(path: Path, image: np.ndarray) -> float:
     """Median wall time of one single-image, single-thread inference (after a warm-up)."""
-    runner = _runner(path, threads=1)
-    runner(image)
-    times = []
-    for _ in range(LATENCY_RUNS):
-        start = time.perf_counter()
-        runner(image)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return statistics.median(call_times(_runner(path, threads=1), image, LATENCY_RUNS)) * 1e3
 
 
 # --------------------------------------------------------------------------------------------------------------
