@@ -44,6 +44,33 @@ def small_run(tmp_path_factory, data_dir, dataset):
     return result
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, dataset) -> Path:
+    """The export/edge/predict tests' model: the assignment's network, 1 epoch on 2,000 images (batch 100)."""
+    from export_fixtures import train_tiny_run
+
+    return train_tiny_run(tmp_path_factory, dataset)
+
+
+@pytest.fixture(scope="session")
+def tiny_probs(tiny_run, dataset):
+    """Keras's probabilities of the tiny model on the 10,000 test images, in the current backend."""
+    import keras
+
+    from fashionnet.data import preprocess_images
+
+    model = keras.saving.load_model(tiny_run / "model.keras", compile=False)
+    return model.predict(preprocess_images(dataset[1][0]), batch_size=500, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_run, data_dir):
+    """The full export stage, once: onnx + tflite, fp32 + int8, verified on all 10,000 test images."""
+    from fashionnet.export import export_run
+
+    return tiny_run / "export", export_run(tiny_run, ("onnx", "tflite"), "int8", data_dir)
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """`python -m fashionnet ARGS` in a child process, as a user would call it."""
     full_env = {**os.environ, "FASHIONNET_DATA": str(real_data_dir()), **(env or {})}

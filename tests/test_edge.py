@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures imported from export_fixtures are redefined as arguments
 """The edge kit: input loading, the ONNX classifier and the CLI, with and without the heavy libraries."""
 
 from __future__ import annotations
@@ -11,16 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_fixtures import (  # noqa: F401 - pytest fixtures
-    EDGE_KIT,
-    blocked_edge_command,
-    exported,
-    fmnist,
-    fmnist_dir,
-    tiny_probs,
-    tiny_run,
-    write_idx,
-)
+from export_fixtures import EDGE_KIT, blocked_edge_command, write_idx
 
 import fashionnet_edge as edge
 from fashionnet_edge import EdgeInputError, load_image, load_inputs
@@ -165,13 +155,13 @@ def test_edge_kit_imports_only_numpy_and_onnxruntime():
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_classifier_matches_keras_and_validates(exported, fmnist, tiny_probs):
+def test_classifier_matches_keras_and_validates(exported, dataset, tiny_probs):
     from fashionnet.data import preprocess_images
 
     folder, _ = exported
     clf = edge.OnnxClassifier(folder / "model.onnx", threads=1)
     assert json.loads(clf.metadata["class_names"])[0] == "T-shirt/top"
-    images = preprocess_images(fmnist[1][0][:300])
+    images = preprocess_images(dataset[1][0][:300])
     np.testing.assert_allclose(clf.predict(images, batch_size=64), tiny_probs[:300], atol=1e-5)
     with pytest.raises(EdgeInputError, match="float32"):
         clf.predict(images.astype(np.float64))
@@ -181,10 +171,10 @@ def test_classifier_matches_keras_and_validates(exported, fmnist, tiny_probs):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, fmnist, fmnist_dir, tiny_probs, tmp_path):
+def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, dataset, data_dir, tiny_probs, tmp_path):
     """The kit copied to RUN/export runs where keras, tensorflow, jax, torch and fashionnet cannot be imported."""
     folder, report = exported
-    test_images = fmnist_dir / "t10k-images-idx3-ubyte.gz"
+    test_images = data_dir / "t10k-images-idx3-ubyte.gz"
     done = subprocess.run(
         blocked_edge_command(folder, str(folder / "model.onnx"), str(test_images), "--json", "--top", "3"),
         capture_output=True,
@@ -197,7 +187,7 @@ def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, fmnist, fm
     assert len(predictions) == 10_000 and len(predictions[0]["top"]) == 3
     index = {name: i for i, name in enumerate(edge.CLASS_NAMES)}
     predicted = np.array([index[p["top"][0]["class"]] for p in predictions])
-    labels = fmnist[1][1]
+    labels = dataset[1][1]
     keras_pred = tiny_probs.argmax(axis=1)
     edge_accuracy, keras_accuracy = (predicted == labels).mean(), (keras_pred == labels).mean()
     assert edge_accuracy == pytest.approx(report["artifacts"]["model.onnx"]["accuracy"], abs=0)

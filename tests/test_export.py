@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures imported from export_fixtures are redefined as arguments
 """The export stage: conversion, the parity gate, atomic publishing, and the backend routes."""
 
 from __future__ import annotations
@@ -12,14 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_fixtures import (  # noqa: F401 - pytest fixtures
-    export_data_dir,
-    exported,
-    fmnist,
-    fmnist_dir,
-    tiny_probs,
-    tiny_run,
-)
 
 from fashionnet.errors import ExportError
 from fashionnet.export import ARTIFACT_NAMES, artifact_names, export_run
@@ -116,13 +107,13 @@ def test_onnx_interface_metadata_and_checker(exported):
 @pytest.mark.slow
 @pytest.mark.export
 @pytest.mark.parametrize("name", ALL)
-def test_batch_dimension_is_dynamic(exported, fmnist, tiny_probs, name):
+def test_batch_dimension_is_dynamic(exported, dataset, tiny_probs, name):
     from fashionnet.data import preprocess_images
     from fashionnet.verify import _run_batched, _runner
 
     folder, report = exported
     assert report["artifacts"][name]["dynamic_batch"]["sizes"] == [1, 7]
-    images = preprocess_images(fmnist[1][0][:20])
+    images = preprocess_images(dataset[1][0][:20])
     runner = _runner(folder / name)
     outs = [_run_batched(runner, images, size) for size in (1, 7, 20)]
     assert all(out.shape == (20, 10) for out in outs)
@@ -152,11 +143,11 @@ def test_tflite_builtin_ops_and_signature(exported):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_perturbed_reference_fails_the_gate(exported, fmnist, tiny_probs):
+def test_perturbed_reference_fails_the_gate(exported, dataset, tiny_probs):
     from fashionnet.data import preprocess_images
 
     folder, _ = exported
-    images, labels = preprocess_images(fmnist[1][0][:200]), fmnist[1][1][:200]
+    images, labels = preprocess_images(dataset[1][0][:200]), dataset[1][1][:200]
     reference = tiny_probs[:200].copy()
     reference[:, 0] += 3e-3  # a shift no float reordering explains
     report = verify_artifacts({"model.onnx": folder / "model.onnx"}, reference, images, labels, measure_latency=False)
@@ -168,7 +159,7 @@ def test_perturbed_reference_fails_the_gate(exported, fmnist, tiny_probs):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run, fmnist_dir, monkeypatch):
+def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run, data_dir, monkeypatch):
     """Corrupt one ONNX weight after conversion: the gate must refuse it and keep the earlier good export."""
     import onnx
     from onnx import numpy_helper
@@ -192,7 +183,7 @@ def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run
 
     monkeypatch.setattr(export_module, "export_model", tampered_export_model)
     with pytest.raises(ExportError, match=r"model\.onnx: max \|\u0394p\| .* > tolerance 1e-05") as info:
-        export_run(tiny_run, ("onnx",), None, fmnist_dir, limit=300)
+        export_run(tiny_run, ("onnx",), None, data_dir, limit=300)
     assert "export.rejected" in str(info.value)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # the good export is untouched
     rejected = tiny_run / "export.rejected"
@@ -232,12 +223,12 @@ JAX_ROUTE = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_jax_trained_model_exports_through_the_tensorflow_process(tmp_path, fmnist_dir):
+def test_jax_trained_model_exports_through_the_tensorflow_process(tmp_path, data_dir):
     pytest.importorskip("jax")
     run = tmp_path / "jaxrun"
-    env = {**os.environ, "KERAS_BACKEND": "jax", "FASHIONNET_DATA": str(fmnist_dir)}
+    env = {**os.environ, "KERAS_BACKEND": "jax", "FASHIONNET_DATA": str(data_dir)}
     done = subprocess.run(
-        [sys.executable, "-c", JAX_ROUTE, str(run), str(fmnist_dir)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", JAX_ROUTE, str(run), str(data_dir)], capture_output=True, text=True, env=env
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((run / "export" / "parity.json").read_text())

@@ -1,18 +1,10 @@
-# ruff: noqa: F811 - pytest fixtures imported from export_fixtures are redefined as arguments
 """fashionnet.predict: one entry point for .keras, .onnx and .tflite models."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from export_fixtures import (  # noqa: F401 - pytest fixtures
-    exported,
-    fmnist,
-    fmnist_dir,
-    tiny_probs,
-    tiny_run,
-    write_idx,
-)
+from export_fixtures import write_idx
 
 from fashionnet.errors import InputError, ModelError
 from fashionnet.predict import predict
@@ -46,11 +38,11 @@ def test_garbage_model_is_a_model_error(tmp_path, suffix):
 @pytest.mark.slow
 @pytest.mark.export
 @pytest.mark.parametrize("name", ["model.keras", "model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"])
-def test_every_model_type_predicts_like_keras(exported, tiny_run, fmnist, tiny_probs, tmp_path, name):
+def test_every_model_type_predicts_like_keras(exported, tiny_run, dataset, tiny_probs, tmp_path, name):
     folder, _ = exported
     path = tiny_run / name if name == "model.keras" else folder / name
-    idx = write_idx(tmp_path / "few-idx3-ubyte", fmnist[1][0][:50])
-    np.save(tmp_path / "one.npy", fmnist[1][0][50])
+    idx = write_idx(tmp_path / "few-idx3-ubyte", dataset[1][0][:50])
+    np.save(tmp_path / "one.npy", dataset[1][0][50])
     probs, names = predict(path, [idx, tmp_path / "one.npy"])
     assert probs.shape == (51, 10) and probs.dtype == np.float32 and len(names) == 51
     assert names[0] == f"{idx}[0]" and names[-1] == f"{tmp_path / 'one.npy'}[0]"
