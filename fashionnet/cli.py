@@ -33,7 +33,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--epochs", type=int, default=None, help=per_recipe("epochs"))
     p.add_argument("--batch-size", type=int, default=None, help=per_recipe("batch_size"))
-    p.add_argument("--validation-split", type=float, default=d.validation_split, help="default: %(default)s")
+    p.add_argument("--validation-split", type=float, default=None, help=per_recipe("validation_split"))
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
     p.add_argument(

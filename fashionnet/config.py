@@ -11,8 +11,8 @@ RECIPES = ("assignment", "improved")
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras.mixed_precision policies; float32 is the assignment
 # Per-recipe defaults of the options a recipe changes (the rest of a recipe lives in fashionnet/recipes.py).
 RECIPE_DEFAULTS = {
-    "assignment": {"epochs": 35, "batch_size": 300, "optimizer": "adam"},
-    "improved": {"epochs": 25, "batch_size": 128, "optimizer": "adamw"},
+    "assignment": {"epochs": 35, "batch_size": 300, "validation_split": 0.2, "optimizer": "adam"},
+    "improved": {"epochs": 25, "batch_size": 128, "validation_split": 0.2, "optimizer": "adamw"},
 }
 
 

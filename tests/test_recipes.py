@@ -57,6 +57,20 @@ def test_flips_are_horizontal_only_and_about_half():
     assert np.array_equal(x, _stripes())  # the input is not modified
 
 
+def test_flip_classes_mirror_only_those_classes():
+    x = np.repeat(_stripes(), 4, axis=0)  # 256 images, labels 0..9 in turn
+    labels = np.arange(len(x)) % 10
+    aug = recipes.Augmentation(flip=True, flip_classes=recipes.MIRROR_SAFE_CLASSES)
+    for y in (labels, np.eye(10, dtype="float32")[labels]):  # class indices or one-hot rows
+        out = recipes.augment_batch(x, aug, np.random.default_rng(3), y)
+        mirrored = np.all(out == x[:, :, ::-1], axis=(1, 2, 3))
+        assert np.all(mirrored | np.all(out == x, axis=(1, 2, 3)))
+        assert not mirrored[np.isin(labels, (5, 7, 9))].any()  # footwear is never mirrored
+        assert 0.3 < mirrored[np.isin(labels, recipes.MIRROR_SAFE_CLASSES)].mean() < 0.7
+    with pytest.raises(ValueError, match="needs the batch's labels"):
+        recipes.augment_batch(x, aug, np.random.default_rng(3))
+
+
 def test_shifts_move_by_at_most_the_limit_and_fill_with_background():
     x = _stripes()
     out = recipes.augment_batch(x, recipes.Augmentation(shift=2), np.random.default_rng(1))
