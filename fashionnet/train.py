@@ -178,9 +178,9 @@ def compute_settings(precision: str = "float32"):
     keras.mixed_precision.set_global_policy(precision)
     try:
         if keras.backend.backend() == "jax":
-            from fashionnet.jax_ops import fast_max_pool
+            from fashionnet.jax_ops import fast_conv_weight_gradient, fast_max_pool
 
-            with fast_max_pool():
+            with fast_max_pool(), fast_conv_weight_gradient():
                 yield
         else:
             yield
