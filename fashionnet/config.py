@@ -12,7 +12,8 @@ PRECISIONS = ("float32", "mixed_bfloat16")  # keras.mixed_precision policies; fl
 # Per-recipe defaults of the options a recipe changes (the rest of a recipe lives in fashionnet/recipes.py).
 RECIPE_DEFAULTS = {
     "assignment": {"epochs": 35, "batch_size": 300, "validation_split": 0.2, "optimizer": "adam"},
-    "improved": {"epochs": 25, "batch_size": 128, "validation_split": 0.2, "optimizer": "adamw"},
+    # improved: the recipe was chosen on the 48,000/12,000 split; its final model trains on all 60,000 images
+    "improved": {"epochs": 30, "batch_size": 128, "validation_split": 0.0, "optimizer": "adamw"},
 }
 
 
