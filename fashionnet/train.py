@@ -169,10 +169,11 @@ def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
 
 @contextlib.contextmanager
 def compute_settings(precision: str = "float32"):
-    """The dtype policy for building and fitting, and on jax the fast max-pool gradient (fashionnet/jax_ops.py).
+    """The dtype policy for building and fitting, and on jax the faster gradients of fashionnet/jax_ops.py.
 
-    float32 (the default) computes exactly what the assignment computes: jax_ops's pool gradient is bit-identical
-    to XLA's, only faster. mixed_bfloat16 computes in bfloat16 with float32 weights (opt-in).
+    float32 (the default) computes what the assignment computes: jax_ops's pool gradient is bit-identical to
+    XLA's, its convolution weight gradient the same sum in another order (equal to float32 rounding), only faster.
+    mixed_bfloat16 computes in bfloat16 with float32 weights (opt-in).
     """
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision)
