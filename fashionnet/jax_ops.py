@@ -82,15 +82,16 @@ def _conv_fwd(x, w, padding):
 def _conv_bwd(padding, residual, g):
     x, w = residual
     kh, kw, cin, cout = w.shape
+    xp = x
     if padding == "SAME":
         (top, bottom), (left, right) = _same_padding(kh), _same_padding(kw)
-        x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        xp = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     _, oh, ow, _ = g.shape
     g2 = g.reshape(-1, cout)
     dw = jnp.stack(
-        [jnp.stack([x[:, i : i + oh, j : j + ow, :].reshape(-1, cin).T @ g2 for j in range(kw)]) for i in range(kh)]
+        [jnp.stack([xp[:, i : i + oh, j : j + ow, :].reshape(-1, cin).T @ g2 for j in range(kw)]) for i in range(kh)]
     )
-    (dx,) = jax.vjp(lambda x_: _conv(x_, residual[1], padding), residual[0])[1](g)
+    (dx,) = jax.vjp(lambda x_: _conv(x_, w, padding), x)[1](g)  # XLA's own input gradient
     return dx, dw.astype(w.dtype)
 
 
