@@ -25,7 +25,7 @@ STEPS = {
     "assignment": (recipes.ASSIGNMENT, 300),
     "bn": (recipes.ASSIGNMENT.replace(name="bn", batchnorm=True, dense_units=255), 300),
     "bn_adamw_cosine": (IMPROVED.replace(name="bn_adamw_cosine", augmentation=Augmentation()), 128),
-    "flip": (IMPROVED.replace(name="flip", augmentation=Augmentation(flip=True)), 128),  # = the improved recipe
+    "flip": (IMPROVED.replace(name="flip"), 128),  # = the improved recipe (flips of every class)
     "flip_garments": (
         IMPROVED.replace(name="flip_garments", augmentation=Augmentation(flip=True, flip_classes=MIRROR_SAFE_CLASSES)),
         128,
@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     from fashionnet.data import load_data
 
     dataset = load_data(args.data_dir)
+    # Every step uses TrainConfig's split (48,000 / 12,000): one validation set for the flip-averaged measurement.
+    validation = recipes.split(*load_training_arrays(TrainConfig(), dataset=dataset), TrainConfig().validation_split)[1]
     summary_path = args.out / "ablation.json"
     rows = read_json(summary_path) if summary_path.exists() else {}
     for name in args.steps.split(","):
@@ -83,9 +85,7 @@ def main(argv=None) -> int:
             "params": result.model.count_params(),
             "recipe": recipe.to_dict(),
         }
-        rows[name]["val_accuracy_flip_averaged"] = flip_averaged_accuracy(
-            result.model, *recipes.split(*load_training_arrays(config, dataset=dataset), config.validation_split)[1]
-        )
+        rows[name]["val_accuracy_flip_averaged"] = flip_averaged_accuracy(result.model, *validation)
         write_json(summary_path, rows)
         print(f"ABLATION {name}: val_accuracy {h['val_accuracy'][-1]:.4f} ({rows[name]['seconds']:.0f} s)", flush=True)
     return 0
