@@ -260,8 +260,10 @@ def _test_images(data_dir, n: int = 256):
 def worker_keras_infer(args) -> dict:
     import keras
 
+    from fashionnet.model import load as load_keras_model
+
     images = _test_images(args.data_dir)
-    model = keras.saving.load_model(args.model, compile=False)
+    model = load_keras_model(args.model, compile=False)
     result = _latency_throughput(lambda x: model.predict_on_batch(x), images, args.latency_runs, args.throughput_runs)
     return {"backend": keras.backend.backend(), **result}
 

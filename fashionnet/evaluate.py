@@ -13,6 +13,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from fashionnet import data as fdata
 from fashionnet.errors import ModelError
+from fashionnet.model import load as load_keras_model
 from fashionnet.runs import RunPaths, read_json, write_json, write_text
 
 
@@ -44,7 +45,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a Keras model archive (.keras zip file); it may be truncated")
     try:
-        model = keras.saving.load_model(path, compile=True)
+        model = load_keras_model(path, compile=True)
     except Exception as exc:  # noqa: BLE001 - keras raises many types for damaged archives
         raise ModelError(f"{path} could not be loaded as a Keras model: {exc}") from exc
     expected_in, expected_out = (None, *fdata.IMAGE_SHAPE), (None, fdata.NUM_CLASSES)

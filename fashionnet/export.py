@@ -195,10 +195,10 @@ def _convert_in_tensorflow_process(
 
 
 def _load_for_conversion(model_path: Path):
-    import keras
+    from fashionnet.model import load as load_keras_model
 
     try:
-        model = keras.saving.load_model(model_path, compile=False)
+        model = load_keras_model(model_path, compile=False)
     except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
         raise ModelError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
     if tuple(model.input_shape) != (None, 28, 28, 1) or tuple(model.output_shape) != (None, 10):
@@ -430,10 +430,10 @@ def _source_backend(run_dir: Path, current: str) -> str:
 
 
 def _keras_reference(model_path: Path, images: np.ndarray) -> np.ndarray:
-    import keras
+    from fashionnet.model import load as load_keras_model
 
     try:
-        model = keras.saving.load_model(model_path, compile=False)
+        model = load_keras_model(model_path, compile=False)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
     return np.asarray(model.predict(images, batch_size=REFERENCE_BATCH, verbose=0), dtype=np.float32)

@@ -1,7 +1,9 @@
-"""The assignment's network, layer for layer, from standard Keras layers only."""
+"""The assignment's network, layer for layer, from standard Keras layers only; and flip averaging around a network."""
+
+import os
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
 
@@ -27,3 +29,31 @@ def build_model() -> keras.Model:
         ],
         name="fashionnet",
     )
+
+
+@keras.saving.register_keras_serializable(package="fashionnet")
+class HorizontalFlip(layers.Layer):
+    """Mirror images left-right, always: keras.layers.RandomFlip flips at random and only while training."""
+
+    def call(self, images):
+        return ops.flip(images, axis=2)  # NHWC: axis 2 is the width
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def flip_averaged(network: keras.Model) -> keras.Model:
+    """Test-time augmentation inside the graph: the mean of the softmax for an image and for its mirror image.
+
+    Both calls share the network's weights, so the parameter count is the network's; inference costs twice as
+    much. Being part of the model, it is what evaluation, the ONNX/TFLite export and the edge predictor all run.
+    """
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    mirrored = HorizontalFlip(name="mirror")(image)
+    probabilities = layers.Average(name="flip_average")([network(image), network(mirrored)])
+    return keras.Model(image, probabilities, name=f"{network.name}_flip_averaged")
+
+
+def load(path: str | os.PathLike, compile: bool = False) -> keras.Model:
+    """keras.saving.load_model, with fashionnet's one custom layer (HorizontalFlip) registered by this module."""
+    return keras.saving.load_model(path, compile=compile)

@@ -31,10 +31,10 @@ def _check_shapes(path: Path, input_shape, output_shape) -> None:
 
 
 def _keras_predictor(path: Path):
-    import keras
+    from fashionnet.model import load as load_keras_model
 
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = load_keras_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - zip, h5 and deserialisation errors all mean "not a usable model"
         raise ModelError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {exc})") from exc
     _check_shapes(path, model.input_shape, model.output_shape)

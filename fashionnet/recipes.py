@@ -61,6 +61,8 @@ class Recipe:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     augmentation: Augmentation = field(default_factory=Augmentation)
+    # Save and serve model.flip_averaged(network): predictions averaged over each image and its mirror image.
+    test_time_flip: bool = False
     # epochs and batch size: TrainConfig (config.RECIPE_DEFAULTS give each recipe's defaults)
 
     def to_dict(self) -> dict:

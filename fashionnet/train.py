@@ -23,6 +23,7 @@ from fashionnet import data as fdata
 from fashionnet import recipes
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, RunError
+from fashionnet.model import flip_averaged
 from fashionnet.runs import RunPaths, atomic_path, ensure_writable_dir, read_json, write_json
 
 BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",), "torch": ("torch",)}
@@ -303,6 +304,8 @@ def train(
 
     if config.precision != "float32":
         model = _float32_copy(model, recipe)
+    if recipe.test_time_flip:
+        model = flip_averaged(model)  # after fit: training and its validation curves use the plain network
     with atomic_path(paths.model) as tmp:
         model.save(tmp)
     history = history_log.load()

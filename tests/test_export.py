@@ -234,3 +234,26 @@ def test_jax_trained_model_exports_through_the_tensorflow_process(tmp_path, data
     report = json.loads((run / "export" / "parity.json").read_text())
     assert report["passed"] and report["keras_backend"] == "jax" and report["source_backend"] == "jax"
     assert report["artifacts"]["model.onnx"]["max_abs_diff"] <= ONNX_FP32_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_flip_averaged_model_exports_with_its_mirror_and_passes(tiny_run, tmp_path, data_dir):
+    """Test-time flip averaging is in the graph: every artifact still matches Keras, int8 included."""
+    import onnx
+
+    from fashionnet.model import flip_averaged, load
+
+    run = tmp_path / "flip-averaged"
+    run.mkdir()
+    flip_averaged(load(tiny_run / "model.keras")).save(run / "model.keras")
+    (run / "config.json").write_text((tiny_run / "config.json").read_text())
+    report = export_run(run, ("onnx", "tflite"), "int8", data_dir, limit=2000)
+    assert report["passed"], report["failures"]
+    assert sorted(report["artifacts"]) == sorted(ALL)
+    for name in ("model.onnx", "model.tflite"):
+        assert report["artifacts"][name]["max_abs_diff"] <= report["artifacts"][name]["tolerance"]["max_abs_diff"]
+    graph = onnx.load(run / "export" / "model.onnx").graph
+    convolutions = [node for node in graph.node if node.op_type == "Conv"]
+    assert len(convolutions) == 4  # the two convolutions, once for the image and once for its mirror image
+    assert len({node.input[1] for node in convolutions}) == 2  # ... sharing two weight tensors, not copying them

@@ -32,3 +32,27 @@ def test_summary_command_prints_the_total():
     assert "964,498" in proc.stdout
     for count in ("832", "57,672", "903,424", "2,570"):
         assert count in proc.stdout
+
+
+def test_flip_averaging_is_the_mean_over_mirror_images_and_adds_no_parameters(tmp_path):
+    import keras
+    import numpy as np
+
+    from fashionnet.model import HorizontalFlip, flip_averaged, load
+
+    keras.utils.set_random_seed(0)
+    network = build_model()
+    model = flip_averaged(network)
+    assert model.count_params() == network.count_params() == ASSIGNMENT_TOTAL_PARAMS
+    x = np.random.default_rng(0).random((6, 28, 28, 1), dtype=np.float32)
+    mirrored = x[:, :, ::-1]  # left-right: the width axis of NHWC, never the height
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(HorizontalFlip()(x)), mirrored)
+
+    plain, plain_mirrored = network.predict(x, verbose=0), network.predict(mirrored, verbose=0)
+    assert np.abs(plain - plain_mirrored).max() > 1e-4  # the network alone tells an image from its mirror image
+    averaged = model.predict(x, verbose=0)
+    np.testing.assert_allclose(averaged, (plain + plain_mirrored) / 2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.predict(mirrored, verbose=0), averaged, rtol=1e-5, atol=1e-7)
+
+    model.save(tmp_path / "flip_averaged.keras")  # the custom layer survives a save/load round trip
+    np.testing.assert_allclose(load(tmp_path / "flip_averaged.keras").predict(x, verbose=0), averaged, rtol=1e-6)

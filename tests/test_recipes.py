@@ -17,6 +17,18 @@ from tests.conftest import run_cli
 # (labels shuffled apart from images, augmentation destroying the images) stays near 0.10.
 SANITY_FLOOR = 0.40
 INFERENCE_LAYER_TYPES = {"Conv2D", "BatchNormalization", "Activation", "MaxPooling2D", "Dropout", "Flatten", "Dense"}
+# model.flip_averaged wraps the network: the mirror layer, the (nested) network and the average of the two outputs
+FLIP_AVERAGING_TYPES = {"HorizontalFlip", "Sequential", "Average"}
+
+
+def layer_types(model) -> set[str]:
+    """Layer class names, nested models included (flip averaging nests the network)."""
+    kinds = set()
+    for layer in model.layers:
+        kinds.add(type(layer).__name__)
+        if hasattr(layer, "layers"):
+            kinds |= layer_types(layer)
+    return kinds
 
 
 def test_recipes_are_known_to_the_config_and_the_cli():
@@ -110,8 +122,9 @@ def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path
     from fashionnet.evaluate import load_model
 
     model = load_model(run / "model.keras")
-    kinds = {type(layer).__name__ for layer in model.layers}
-    assert kinds <= INFERENCE_LAYER_TYPES, kinds - INFERENCE_LAYER_TYPES
+    kinds = layer_types(model)
+    allowed = INFERENCE_LAYER_TYPES | (FLIP_AVERAGING_TYPES if recipes.IMPROVED.test_time_flip else set())
+    assert kinds <= allowed, kinds - allowed
     assert not any("Random" in kind or "Augment" in kind for kind in kinds)
     assert model.count_params() <= 964_498
 
@@ -129,3 +142,21 @@ def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
     kinds = {type(layer).__name__ for layer in model.layers}
     assert kinds <= INFERENCE_LAYER_TYPES, kinds - INFERENCE_LAYER_TYPES
     assert model.count_params() == 962_036
+
+
+def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
+    """Training sees the plain network; the saved model averages each image with its mirror image."""
+    from fashionnet.evaluate import evaluate_run, load_model
+    from fashionnet.train import train
+
+    config = TrainConfig.for_recipe("improved", epochs=1, limit=2000, validation_split=0.2)
+    recipe = recipes.IMPROVED.replace(test_time_flip=True)
+    result = train(config, tmp_path / "tta", dataset=dataset, recipe=recipe, verbose=0)
+    assert "val_accuracy" in result.history  # the validation curve is the plain network's, measured during fit
+    model = load_model(result.paths.model)
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "HorizontalFlip", "Sequential", "Average"]
+    assert layer_types(model) <= INFERENCE_LAYER_TYPES | FLIP_AVERAGING_TYPES | {"InputLayer"}
+    assert model.count_params() == 962_036
+    x = dataset[1][0][:200, :, :, None].astype("float32") / 255
+    np.testing.assert_allclose(model.predict(x[:, :, ::-1], verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert evaluate_run(tmp_path / "tta", dataset=dataset).test_accuracy >= SANITY_FLOOR
