@@ -38,6 +38,7 @@ def test_recipes_are_known_to_the_config_and_the_cli():
     assert (improved.epochs, improved.batch_size, improved.optimizer) == (30, 128, "adamw")
     assert improved.validation_split == 0.0  # the final model trains on all 60,000 images
     assert recipes.IMPROVED.augmentation == recipes.Augmentation(flip=True)
+    assert recipes.IMPROVED.test_time_flip is True  # the saved model averages each image with its mirror image
     assert TrainConfig.for_recipe("improved", epochs=3, batch_size=None).epochs == 3
     with pytest.raises(ConfigError, match="--recipe must be one of"):
         TrainConfig.for_recipe("magic")
