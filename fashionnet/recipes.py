@@ -3,14 +3,16 @@
 ``assignment`` is the assignment exactly (``fashionnet.model.build_model``, adam, plain cross-entropy, no
 augmentation). ``improved`` keeps the assignment's shape (two 5x5 convolutions, two poolings, one hidden dense
 layer, softmax) within its 964,498 parameters, and adds what docs/accuracy.md measured to help on the validation
-split: batch normalization, AdamW, a warm-up + cosine learning-rate schedule and random horizontal flips (30
-epochs). Its final model trains on all 60,000 training images (config.RECIPE_DEFAULTS). ``AUGMENTED`` adds
-shifts, random erasing and label smoothing: measured worse on the validation split within this machine's budget,
-so it stays available to the Python API and the ablation (``fashionnet.ablation``) only.
+split: batch normalization, AdamW, a warm-up + cosine learning-rate schedule, random horizontal flips (30
+epochs) and, for inference, the mean prediction over each image and its mirror image. Its final model trains on
+all 60,000 training images (config.RECIPE_DEFAULTS). ``AUGMENTED`` adds shifts, random erasing and label
+smoothing: measured worse on the validation split within this machine's budget, so it stays available to the
+Python API and the ablation (``fashionnet.ablation``) only.
 
 Augmentation is done in numpy on the training batches (``AugmentedBatches``, a ``keras.utils.PyDataset``), so it
-is backend-agnostic and never part of the network: the saved ``model.keras`` is the inference network only and
-exports to ONNX/TFLite exactly like the assignment's.
+is backend-agnostic and never part of the network. The saved ``model.keras`` is the inference network, wrapped in
+``fashionnet.model.flip_averaged`` when ``Recipe.test_time_flip`` is set; it exports to ONNX/TFLite like the
+assignment's.
 """
 
 from __future__ import annotations
