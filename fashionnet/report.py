@@ -41,7 +41,11 @@ def build_report(run_dir: Path) -> str:
 
     acc = metrics["test_accuracy"]
     out += ["## Test set", "", f"- test accuracy: **{acc:.4f}** (the assignment reports {ASSIGNMENT_ACCURACY})"]
-    out += [f"- test loss: {metrics['test_loss']:.4f}", ""]
+    out += [f"- test loss: {metrics['test_loss']:.4f}"]
+    if saved.get("recipe", {}).get("test_time_flip"):
+        out += ["- predictions averaged over each image and its mirror image (flip averaging, saved in model.keras);"]
+        out += ["  the training curves above are the plain network's"]
+    out += [""]
     confusion = _read_confusion(paths.confusion_csv)
     header = ["label \\ predict"] + [str(i) for i in range(len(CLASS_NAMES))]
     rows = [[f"{i} {CLASS_NAMES[i]}", *row] for i, row in enumerate(confusion.tolist())]

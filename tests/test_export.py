@@ -254,6 +254,7 @@ def test_flip_averaged_model_exports_with_its_mirror_and_passes(tiny_run, tmp_pa
     for name in ("model.onnx", "model.tflite"):
         assert report["artifacts"][name]["max_abs_diff"] <= report["artifacts"][name]["tolerance"]["max_abs_diff"]
     graph = onnx.load(run / "export" / "model.onnx").graph
+    assert [i.name for i in graph.input] == ["image"] and [o.name for o in graph.output] == ["probabilities"]
     convolutions = [node for node in graph.node if node.op_type == "Conv"]
     assert len(convolutions) == 4  # the two convolutions, once for the image and once for its mirror image
     assert len({node.input[1] for node in convolutions}) == 2  # ... sharing two weight tensors, not copying them

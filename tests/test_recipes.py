@@ -17,8 +17,8 @@ from tests.conftest import run_cli
 # (labels shuffled apart from images, augmentation destroying the images) stays near 0.10.
 SANITY_FLOOR = 0.40
 INFERENCE_LAYER_TYPES = {"Conv2D", "BatchNormalization", "Activation", "MaxPooling2D", "Dropout", "Flatten", "Dense"}
-# model.flip_averaged wraps the network: the mirror layer, the (nested) network and the average of the two outputs
-FLIP_AVERAGING_TYPES = {"HorizontalFlip", "Sequential", "Average"}
+# model.flip_averaged wraps the network: its input, the mirror layer, the (nested) network, the average of the outputs
+FLIP_AVERAGING_TYPES = {"InputLayer", "HorizontalFlip", "Sequential", "Average"}
 
 
 def layer_types(model) -> set[str]:
@@ -156,8 +156,11 @@ def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
     assert "val_accuracy" in result.history  # the validation curve is the plain network's, measured during fit
     model = load_model(result.paths.model)
     assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "HorizontalFlip", "Sequential", "Average"]
-    assert layer_types(model) <= INFERENCE_LAYER_TYPES | FLIP_AVERAGING_TYPES | {"InputLayer"}
+    assert layer_types(model) <= INFERENCE_LAYER_TYPES | FLIP_AVERAGING_TYPES
     assert model.count_params() == 962_036
     x = dataset[1][0][:200, :, :, None].astype("float32") / 255
     np.testing.assert_allclose(model.predict(x[:, :, ::-1], verbose=0), model.predict(x, verbose=0), atol=1e-6)
     assert evaluate_run(tmp_path / "tta", dataset=dataset).test_accuracy >= SANITY_FLOOR
+    from fashionnet.report import build_report
+
+    assert "averaged over each image and its mirror image" in build_report(tmp_path / "tta")

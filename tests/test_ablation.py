@@ -1,0 +1,32 @@
+"""The ablation script behind docs/accuracy.md: one row per step, measured on the validation split."""
+
+from __future__ import annotations
+
+import json
+
+from fashionnet import ablation, recipes
+from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
+
+
+def test_ablation_records_one_validation_row_per_step_and_keeps_earlier_rows(tmp_path, data_dir):
+    common = ["--out", str(tmp_path), "--epochs", "1", "--limit", "1000", "--data-dir", str(data_dir)]
+    assert ablation.main([*common, "--steps", "assignment"]) == 0
+    assert ablation.main([*common, "--steps", "flip"]) == 0  # a second run adds its row to the same file
+
+    rows = json.loads((tmp_path / "ablation.json").read_text())
+    assert set(rows) == {"assignment", "flip"}
+    assert rows["assignment"]["params"] == ASSIGNMENT_TOTAL_PARAMS
+    assert rows["flip"]["params"] == 962_036
+    assert rows["flip"]["recipe"]["augmentation"]["flip"] is True
+    assert rows["flip"]["batch_size"] == 128 and rows["assignment"]["batch_size"] == 300
+    for row in rows.values():
+        assert row["epochs"] == 1 and row["seed"] == 42
+        for key in ("final_val_accuracy", "best_val_accuracy", "val_accuracy_flip_averaged"):
+            assert 0.0 <= row[key] <= 1.0
+            # 1,000 images: 800 train / 200 validation, so every accuracy is a multiple of 1/200
+            assert abs(row[key] * 200 - round(row[key] * 200)) < 1e-3, (key, row[key])
+    # each step is a run folder of its own, trained on the training part of the first 1,000 images
+    history = json.loads((tmp_path / "flip" / "history.json").read_text())
+    assert len(history["val_accuracy"]) == 1
+    assert json.loads((tmp_path / "flip" / "config.json").read_text())["config"]["limit"] == 1000
+    assert recipes.IMPROVED.replace(name="flip") == ablation.STEPS["flip"][0]
