@@ -147,7 +147,9 @@ def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
 
 def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
     """Training sees the plain network; the saved model averages each image with its mirror image."""
+    from fashionnet.data import preprocess_images
     from fashionnet.evaluate import evaluate_run, load_model
+    from fashionnet.report import build_report
     from fashionnet.train import train
 
     config = TrainConfig.for_recipe("improved", epochs=1, limit=2000, validation_split=0.2)
@@ -158,9 +160,7 @@ def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
     assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "HorizontalFlip", "Sequential", "Average"]
     assert layer_types(model) <= INFERENCE_LAYER_TYPES | FLIP_AVERAGING_TYPES
     assert model.count_params() == 962_036
-    x = dataset[1][0][:200, :, :, None].astype("float32") / 255
+    x = preprocess_images(dataset[1][0][:200])
     np.testing.assert_allclose(model.predict(x[:, :, ::-1], verbose=0), model.predict(x, verbose=0), atol=1e-6)
     assert evaluate_run(tmp_path / "tta", dataset=dataset).test_accuracy >= SANITY_FLOOR
-    from fashionnet.report import build_report
-
     assert "averaged over each image and its mirror image" in build_report(tmp_path / "tta")
