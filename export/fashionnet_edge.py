@@ -295,31 +295,98 @@ class OnnxClassifier:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def top_k(probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return [[(CLASS_NAMES[j], float(row[j])) for j in idx] for row, idx in zip(probs, order, strict=True)]
+MODEL_HELP = "an exported fashionnet ONNX model: model.onnx or model.int8.onnx"
+INPUTS_HELP = "IDX files (.gz or raw), .npy arrays ((28, 28), (N, 28, 28) or (N, 28, 28, 1)) or PNG/JPEG images"
+
+
+def _top_count(text: str) -> int:
+    """--top's type: a bad K is a one-line usage error naming the valid range, in both command lines."""
+    import argparse
+
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= len(CLASS_NAMES):
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {len(CLASS_NAMES)}, found {text!r}")
+    return k
+
+
+def add_output_options(parser) -> None:
+    """--top and --json: `fashionnet predict` adds these same options, so both commands are used the same way."""
+    parser.add_argument(
+        "--top",
+        type=_top_count,
+        default=1,
+        metavar="K",
+        help=f"show the K most likely classes, 1 to {len(CLASS_NAMES)} (default 1)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of one line per image")
+
+
+def format_predictions(
+    probs: np.ndarray, names: list[str], model: str | Path, top: int = 1, as_json: bool = False
+) -> str:
+    """The output of this kit's command line and of `fashionnet predict`: one format, defined only here.
+
+    Text: one line per image, INPUT<TAB>Class 0.9876[, Class2 0.0100 ...], the K most likely classes with 4
+    decimals. JSON: one document {"model": FILE NAME, "predictions": [{"input", "label", "index", "probability",
+    "top": [{"label", "index", "probability"}, ... K], "probabilities": [10 floats]}, ...]}, floats rounded to 6
+    decimals. Ties rank the lower class index first.
+    """
+    probs = np.asarray(probs)
+    if probs.shape != (len(names), len(CLASS_NAMES)):
+        raise ValueError(
+            f"expected ({len(names)}, {len(CLASS_NAMES)}) probabilities for {len(names)} inputs, found {probs.shape}"
+        )
+    if not 1 <= top <= len(CLASS_NAMES):
+        raise ValueError(f"top must be from 1 to {len(CLASS_NAMES)}, found {top}")
+    ranking = np.argsort(-probs, axis=1, kind="stable")[:, :top].tolist()
+    rows = probs.tolist()  # Python floats: float32 -> float64 is exact, so rounding sees the model's values
+    if not as_json:
+        return "".join(
+            name + "\t" + ", ".join(f"{CLASS_NAMES[j]} {row[j]:.4f}" for j in best) + "\n"
+            for name, row, best in zip(names, rows, ranking, strict=True)
+        )
+    import json
+
+    predictions = []
+    for name, row, best in zip(names, rows, ranking, strict=True):
+        ranked = [{"label": CLASS_NAMES[j], "index": j, "probability": round(row[j], 6)} for j in best]
+        predictions.append({"input": name, **ranked[0], "top": ranked, "probabilities": [round(p, 6) for p in row]})
+    return json.dumps({"model": Path(model).name, "predictions": predictions}) + "\n"
+
+
+def print_predictions(
+    probs: np.ndarray, names: list[str], model: str | Path, top: int = 1, as_json: bool = False
+) -> None:
+    """format_predictions to stdout; a reader that stops early (e.g. head) ends it quietly, like other tools."""
+    import os
+    import sys
+
+    try:
+        sys.stdout.write(format_predictions(probs, names, model, top, as_json))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
     import sys
 
     parser = argparse.ArgumentParser(
         prog="fashionnet_edge.py",
         description="Classify Fashion-MNIST-style inputs (IDX, .npy, PNG/JPEG) with an exported ONNX model.",
     )
-    parser.add_argument("model", help="model.onnx or model.int8.onnx")
-    parser.add_argument("inputs", nargs="+", help="IDX files (.gz or raw), .npy arrays, PNG/JPEG images")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
-    parser.add_argument("--top", type=int, default=1, metavar="K", help="show the K most likely classes (default 1)")
+    parser.add_argument("model", help=MODEL_HELP)
+    parser.add_argument("inputs", nargs="+", help=INPUTS_HELP)
+    add_output_options(parser)
     # 64, not 256: onnxruntime's arena grows with the batch (conv1's output alone is 100 KB per image); measured on
     # the 10,000 test images: peak RSS 175 MB at 256, 120 MB at 64, same throughput within noise (docs/benchmarks.md)
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per inference (default 64)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all)")
     args = parser.parse_args(argv)
-    if not 1 <= args.top <= len(CLASS_NAMES):
-        parser.error(f"--top must be between 1 and {len(CLASS_NAMES)}")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     try:
@@ -329,23 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeInputError as exc:
         print(f"fashionnet_edge: error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
-    ranked = top_k(probs, args.top)
-    try:
-        if args.json:
-            results = [
-                {"input": name, "top": [{"class": c, "probability": round(p, 6)} for c, p in best]}
-                for name, best in zip(names, ranked, strict=True)
-            ]
-            json.dump({"model": Path(args.model).name, "predictions": results}, sys.stdout)
-            sys.stdout.write("\n")
-        else:
-            for name, best in zip(names, ranked, strict=True):
-                print(name + "\t" + ", ".join(f"{c} {p:.3f}" for c, p in best))
-        sys.stdout.flush()
-    except BrokenPipeError:  # e.g. piped into head: stop quietly, like other command-line tools
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print_predictions(probs, names, args.model, top=args.top, as_json=args.json)
     return 0
 
 

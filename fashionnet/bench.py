@@ -342,14 +342,24 @@ def _edge_rss(run: Path, data_dir) -> dict:
     return out
 
 
-def _check_backends(text: str) -> list[str]:
+def installed_backends() -> list[str]:
+    import importlib.util
+
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def _check_backends(text: str | None) -> list[str]:
+    """--backends, or every installed backend when it is not given."""
+    if text is None:
+        found = installed_backends()
+        if not found:
+            raise ConfigError(f"no Keras backend installed: install one of fashionnet[{'], ['.join(BACKENDS)}]")
+        return found
     backends = [b.strip() for b in text.split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         raise ConfigError(f"--backends must be a comma-separated subset of {','.join(BACKENDS)}, got {text!r}")
-    import importlib.util
-
-    missing = [b for b in backends if importlib.util.find_spec(b) is None]
+    missing = [b for b in backends if b not in installed_backends()]
     if missing:
         raise ConfigError(f"--backends: {', '.join(missing)} not installed in this environment")
     return list(dict.fromkeys(backends))

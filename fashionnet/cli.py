@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import shlex
 import sys
 from pathlib import Path
 
+from fashionnet import __version__, console
+from fashionnet.config import user_path
 from fashionnet.errors import FashionNetError
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir",
-        type=Path,
+        type=user_path,
         default=None,
         help="folder with the four Fashion-MNIST IDX .gz files (default: $FASHIONNET_DATA, the Keras cache, "
         "/usr/share/datasets/fashion-mnist, then the official download)",
@@ -25,7 +26,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     from fashionnet.config import PRECISIONS, RECIPE_DEFAULTS, RECIPES, TrainConfig
 
     d = TrainConfig()
-    p.add_argument("--out", type=Path, required=True, help="run folder (created; rerun to resume)")
+    p.add_argument("--out", type=user_path, required=True, help="run folder (created; rerun to resume)")
     p.add_argument("--recipe", choices=RECIPES, default=d.recipe, help="training recipe (default: %(default)s)")
 
     def per_recipe(key: str) -> str:
@@ -73,100 +74,69 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def _train(args):
-    config = _config_from(args)  # option errors before the slow keras import
-    from fashionnet.train import train
-
-    result = train(config, args.out, args.data_dir, force=args.force)
-    if result.resumed_from_epoch:
-        print(f"resumed from epoch {result.resumed_from_epoch + 1}")
-    print(f"trained {len(result.history['loss'])} epochs; model saved to {result.paths.model}")
-    return result
-
-
 def cmd_train(args) -> int:
-    _train(args)
+    config = _config_from(args)  # option errors before the slow keras import
+    from fashionnet.pipeline import RunPaths, train_stage
+
+    # an explicit `train` of a finished run is refused (RunError) rather than skipped as `reproduce` does
+    train_stage(config, RunPaths(args.out), args.data_dir, force=args.force, skip_done=False)
     return 0
-
-
-def _evaluate(run_dir: Path, data_dir) -> None:
-    from fashionnet import plots
-    from fashionnet.evaluate import crosstab_text, evaluate_run
-    from fashionnet.runs import RunPaths, read_json
-
-    paths = RunPaths(run_dir)
-    result = evaluate_run(run_dir, data_dir)
-    print(f"test loss {result.test_loss:.4f}  test accuracy {result.test_accuracy:.4f}")
-    print(crosstab_text(result.confusion))
-    print(result.report_text)
-    if paths.history.exists():
-        history = read_json(paths.history)
-        plots.plot_train_history(history, "accuracy", paths.accuracy_png)
-        plots.plot_train_history(history, "loss", paths.loss_png)
-    plots.plot_confusion_matrix(result.confusion, paths.confusion_png)
 
 
 def cmd_evaluate(args) -> int:
-    from fashionnet.report import write_report
-    from fashionnet.runs import RunPaths
+    from fashionnet.pipeline import RunPaths, evaluate_stage, plots_stage, report_stage
 
-    _evaluate(args.run, args.data_dir)
-    if RunPaths(args.run).config.exists() and RunPaths(args.run).history.exists():
-        write_report(args.run)
+    paths = RunPaths(args.run)
+    evaluate_stage(paths, args.data_dir, force=True)
+    plots_stage(paths, force=True)
+    report_stage(paths)
     return 0
 
 
-def _export(run_dir: Path, formats: str, quantize: str | None, data_dir) -> None:
-    from fashionnet.export import export_run
-    from fashionnet.verify import format_report
-
-    report = export_run(run_dir, formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-                        quantize=quantize, data_dir=data_dir)  # fmt: skip
-    print(format_report(report))
+def _formats(text: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in text.split(",") if f.strip())
 
 
 def cmd_export(args) -> int:
-    _export(args.run, args.formats, args.quantize, args.data_dir)
-    from fashionnet.report import write_report
-    from fashionnet.runs import RunPaths
+    from fashionnet.pipeline import RunPaths, export_stage, report_stage
 
-    if RunPaths(args.run).metrics.exists():
-        write_report(args.run)
+    paths = RunPaths(args.run)
+    export_stage(paths, _formats(args.formats), args.quantize, args.data_dir, force=True)
+    report_stage(paths)
     return 0
 
 
-def cmd_reproduce(args) -> int:
-    from fashionnet.errors import MissingDependencyError
-    from fashionnet.report import write_report
+def _finish_command(argv: list[str]) -> str:
+    """The command line that finishes this run: the same one, without --force (which would retrain)."""
+    return shlex.join(["fashionnet", *(a for a in argv if a != "--force")])
 
-    _train(args)
-    _evaluate(args.out, args.data_dir)
-    if not args.no_export:
-        try:
-            _export(args.out, args.formats, args.quantize, args.data_dir)
-        except MissingDependencyError as exc:
-            print(f"export skipped: {exc}", file=sys.stderr)
-    path = write_report(args.out)
-    print(f"report: {path}")
+
+def cmd_reproduce(args) -> int:
+    config = _config_from(args)
+    from fashionnet.pipeline import reproduce
+
+    reproduce(
+        config,
+        args.out,
+        args.data_dir,
+        formats=_formats(args.formats),
+        quantize=args.quantize,
+        export=not args.no_export,
+        force=args.force,
+        finish_command=_finish_command(args.argv),
+    )
     return 0
 
 
 def cmd_predict(args) -> int:
-    from fashionnet.data import CLASS_NAMES
-    from fashionnet.predict import predict
+    from fashionnet.predict import predict, resolve_model
+    from fashionnet_edge import print_predictions
 
-    probabilities, names = predict(args.model, args.inputs)
-    if args.json:
-        rows = [
-            {"input": name, "class": int(p.argmax()), "label": CLASS_NAMES[int(p.argmax())],
-             "probabilities": [round(float(v), 6) for v in p]}
-            for name, p in zip(names, probabilities, strict=True)
-        ]  # fmt: skip
-        print(json.dumps(rows, indent=2))
-    else:
-        for name, p in zip(names, probabilities, strict=True):
-            k = int(p.argmax())
-            print(f"{name}\t{CLASS_NAMES[k]}\t{p[k]:.4f}")
+    model = resolve_model(args.model)
+    if model != args.model:  # a run folder: say which of its files answers
+        print(f"fashionnet: using {model}", file=sys.stderr)
+    probabilities, names = predict(model, args.inputs)
+    print_predictions(probabilities, names, model, top=args.top, as_json=args.json)  # the edge kit's format
     return 0
 
 
@@ -183,7 +153,7 @@ def cmd_bench(args) -> int:
         raise FashionNetError("--epochs must be >= 2 (the first epoch is excluded from the rate)")
     if settings.limit < 10:
         raise FashionNetError("--limit must be >= 10 training images")
-    command = "fashionnet " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    command = shlex.join(["fashionnet", *args.argv])
     results = run_benchmark(args.out, backends, full=args.full, run=args.run, data_dir=args.data_dir,
                             settings=settings, command=command, test_limit=args.test_limit,
                             log=lambda m: print(m, flush=True))  # fmt: skip
@@ -197,49 +167,62 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fashionnet",
         description="The classic Keras Fashion-MNIST CNN on Keras 3 (KERAS_BACKEND=tensorflow|jax|torch).",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"fashionnet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and the native libraries' log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("summary", help="print the model summary and per-layer parameter counts")
+    def command(name: str, helptext: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=helptext, description=description or helptext[0].upper() + helptext[1:])
+
+    p = command(
+        "summary",
+        "print the model summary and per-layer parameter counts",
+        "Print the assignment's network (Keras summary) and its per-layer parameter counts: 964,498 in all.",
+    )
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("train", help="train into a run folder (resumes an interrupted run)")
+    p = command("train", "train into a run folder (resumes an interrupted run)")
     _add_train_options(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy, confusion matrix, report and plots of a run")
-    p.add_argument("run", type=Path)
+    run_help = "run folder (made by `fashionnet train` or `reproduce`)"
+    p = command("evaluate", "test accuracy, confusion matrix, report and plots of a run")
+    p.add_argument("run", type=user_path, help=run_help)
     _add_data_dir(p)
     p.set_defaults(func=cmd_evaluate)
 
-    for name, helptext in (
-        ("reproduce", "the whole assignment: train, evaluate, plots, export with parity check, report.md"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        _add_train_options(p)
-        p.add_argument("--formats", default="onnx,tflite", help="export formats (default: %(default)s)")
-        p.add_argument("--quantize", choices=["int8"], default=None, help="also export int8 models")
-        p.add_argument("--no-export", action="store_true", help="stop after the report")
-        p.set_defaults(func=cmd_reproduce)
+    p = command(
+        "reproduce",
+        "the whole assignment: train, evaluate, plots, export with parity check, report.md",
+        "The whole assignment into one run folder: train, evaluate, plots, export with its parity check, "
+        "report.md. Rerun the same command to resume: stages already done are skipped.",
+    )
+    _add_train_options(p)
+    p.add_argument("--formats", default="onnx,tflite", help="export formats (default: %(default)s)")
+    p.add_argument("--quantize", choices=["int8"], default=None, help="also export int8 models")
+    p.add_argument("--no-export", action="store_true", help="stop after the report")
+    p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("export", help="export RUN/model.keras to ONNX and TFLite, verified against Keras")
-    p.add_argument("run", type=Path)
+    p = command("export", "export RUN/model.keras to ONNX and TFLite, verified against Keras")
+    p.add_argument("run", type=user_path, help=run_help)
     p.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx, tflite (default: %(default)s)")
     p.add_argument("--quantize", choices=["int8"], default=None, help="also write int8 models")
     _add_data_dir(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("predict", help="classify IDX, .npy or image files with a .keras, .onnx or .tflite model")
-    p.add_argument("model", type=Path)
-    p.add_argument("inputs", type=Path, nargs="+")
-    p.add_argument("--json", action="store_true", help="JSON output")
+    from fashionnet_edge import INPUTS_HELP, add_output_options
+
+    p = command("predict", "classify IDX, .npy or image files with a .keras, .onnx or .tflite model")
+    p.add_argument("model", type=Path, help=".keras, .onnx or .tflite file, or a run folder (uses its model.keras)")
+    p.add_argument("inputs", type=Path, nargs="+", help=INPUTS_HELP)  # Path, not user_path: printed as typed
+    add_output_options(p)  # --top K and --json, exactly as the edge kit takes them; output identical to the kit's
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("bench", help="training/inference speed, memory and artifact sizes; bench.json + bench.md")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
-    p.add_argument("--backends", default="tensorflow,jax,torch", help="comma-separated (default: %(default)s)")
+    p = command("bench", "training/inference speed, memory and artifact sizes; bench.json + bench.md")
+    p.add_argument("--out", type=user_path, default=Path("bench"), help="output folder (default: %(default)s)")
+    p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--full", action="store_true", help="longer runs: more images, epochs and repeats")
-    p.add_argument("--run", type=Path, default=None, help="an exported run folder (default: train a tiny one)")
+    p.add_argument("--run", type=user_path, default=None, help="an exported run folder (default: train a tiny one)")
     p.add_argument("--limit", type=int, default=None, help="training images per run (default 3000; --full 12000)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per measurement, >= 2 (default 3; 4 --full)")
     p.add_argument("--latency-runs", type=int, default=None, help="batch-1 calls per runtime (default 200)")
@@ -250,16 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+KERAS_COMMANDS = ("summary", "train", "evaluate", "reproduce", "export", "bench")  # not predict: ONNX needs no backend
+
+
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our messages
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
+    console.set_up(debug_on=args.debug)  # before keras/tensorflow are imported
+    from fashionnet.data import resolve_data_env
+
+    resolve_data_env()
+    if args.command in KERAS_COMMANDS:
+        console.import_keras_quietly()
     try:
         return args.func(args)
     except FashionNetError as exc:
         if args.debug:
             raise
         print(f"fashionnet: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"fashionnet: {exc.hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if args.debug:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from fashionnet.errors import ConfigError
 
@@ -15,6 +17,11 @@ RECIPE_DEFAULTS = {
     # improved: the recipe was chosen on the 48,000/12,000 split; its final model trains on all 60,000 images
     "improved": {"epochs": 30, "batch_size": 128, "validation_split": 0.0, "optimizer": "adamw"},
 }
+
+
+def user_path(value: str | os.PathLike) -> Path:
+    """A path the user typed, made absolute once where it is read: it then means the same in every subprocess."""
+    return Path(os.path.abspath(Path(value).expanduser()))
 
 
 @dataclass(frozen=True)

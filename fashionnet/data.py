@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fashionnet.config import user_path
 from fashionnet.errors import DataError
 from fashionnet_edge import CLASS_NAMES, EdgeInputError, parse_idx, read_bytes
 
@@ -61,12 +62,18 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str,
     """The look-up order: argument, $FASHIONNET_DATA, the Keras cache, Debian's package."""
     found = []
     if data_dir is not None:
-        found.append(("argument", Path(data_dir)))
+        found.append(("argument", user_path(data_dir)))
     if os.environ.get(DATA_ENV):
-        found.append((f"${DATA_ENV}", Path(os.environ[DATA_ENV])))
+        found.append((f"${DATA_ENV}", user_path(os.environ[DATA_ENV])))
     found.append(("keras cache", KERAS_CACHE.expanduser()))
     found.append(("debian package", DEBIAN_DIR))
     return found
+
+
+def resolve_data_env() -> None:
+    """$FASHIONNET_DATA made absolute in this process's environment, so child processes started elsewhere agree."""
+    if os.environ.get(DATA_ENV):
+        os.environ[DATA_ENV] = str(user_path(os.environ[DATA_ENV]))
 
 
 def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
@@ -144,8 +151,8 @@ def load_data(data_dir: str | os.PathLike | None = None, verify: bool = True) ->
 
 
 def checksums() -> dict[str, str]:
-    """The official checksums, recorded in config.json so a run names the data it saw."""
-    return {spec.name: spec.sha256 for spec in FILES.values()}
+    """The sha256 of each file's decompressed IDX bytes (what read_checked verifies), by IDX name without .gz."""
+    return {spec.name.removesuffix(".gz"): spec.sha256 for spec in FILES.values()}
 
 
 def preprocess_images(images: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ class FashionNetError(Exception):
     """Base class: every error a user can cause or fix."""
 
     exit_code = 1
+    hint: str | None = None  # what to do next, printed by the CLI on a second line (e.g. the command that resumes)
 
 
 class ConfigError(FashionNetError):

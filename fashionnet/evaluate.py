@@ -97,6 +97,12 @@ def confusion_csv(confusion: np.ndarray) -> str:
     return "\n".join(rows) + "\n"
 
 
+def read_confusion_csv(path: Path) -> np.ndarray:
+    """The matrix written by confusion_csv(), without its header row and label column."""
+    rows = Path(path).read_text(encoding="utf-8").strip().splitlines()[1:]
+    return np.array([[int(v) for v in row.split(",")[1:]] for row in rows])
+
+
 def evaluate_run(run_dir: str | os.PathLike, data_dir=None, dataset=None) -> Evaluation:
     """Evaluate RUN/model.keras on the official test set and write metrics.json, the CSV and the report."""
     paths = RunPaths(Path(run_dir))

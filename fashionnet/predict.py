@@ -1,4 +1,4 @@
-"""Classify inputs with any fashionnet model file: .keras (current backend), .onnx or .tflite."""
+"""Classify inputs with any fashionnet model: a .keras (current backend), .onnx or .tflite file, or a run folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from fashionnet.errors import InputError, ModelError
 from fashionnet_edge import EdgeInputError, EdgeModelError, OnnxClassifier, load_inputs_named
 
-__all__ = ["predict", "MODEL_SUFFIXES"]
+__all__ = ["predict", "resolve_model", "MODEL_SUFFIXES"]
 
 MODEL_SUFFIXES = (".keras", ".onnx", ".tflite")
 BATCH = 256
@@ -65,15 +65,34 @@ def _tflite_predictor(path: Path):
     return lambda x: _run_batched(runner, x, BATCH)
 
 
+def resolve_model(model_path: Path) -> Path:
+    """The model file to load: the path itself, or RUN/model.keras (the run's reference model) for a run folder.
+
+    Newcomers pass the run folder they trained into; a folder without model.keras, or a missing path, is a
+    ModelError naming it and what was expected.
+    """
+    path = Path(model_path)
+    if path.is_dir():
+        model = path / "model.keras"
+        if not model.is_file():
+            raise ModelError(
+                f"{path}: no model.keras in this folder: expected a run folder with a trained model.keras, "
+                "or a .keras, .onnx or .tflite file"
+            )
+        return model
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found: expected a .keras, .onnx or .tflite file, or a run folder")
+    return path
+
+
 def predict(model_path: Path, inputs: list[Path]) -> tuple[np.ndarray, list[str]]:
     """Class probabilities (N, 10) float32 and one name per image ("file" or "file[i]" for IDX/.npy rows).
 
-    Inputs are IDX (.gz or raw), .npy or PNG/JPEG files, loaded as the edge kit loads them. A missing,
-    truncated or foreign model file raises ModelError naming it; a bad input raises InputError.
+    model_path is a .keras, .onnx or .tflite file, or a run folder (its model.keras, see resolve_model). Inputs
+    are IDX (.gz or raw), .npy or PNG/JPEG files, loaded as the edge kit loads them. A missing, truncated or
+    foreign model file raises ModelError naming it; a bad input raises InputError.
     """
-    path = Path(model_path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
+    path = resolve_model(model_path)
     suffix = path.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise ModelError(f"{path}: unsupported model type {suffix or '(none)'}: expected .keras, .onnx or .tflite")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from fashionnet.data import CLASS_NAMES
+from fashionnet.evaluate import read_confusion_csv
 from fashionnet.runs import RunPaths, read_json, write_text
 
 ASSIGNMENT_ACCURACY = 0.9257
+# What a config value of None means, per setting (a bare "None" in the table reads like a missing value).
+NONE_MEANS = {"limit": "all training images"}
 
 
 def _md_table(header: list[str], rows: list[list]) -> str:
@@ -19,9 +20,13 @@ def _md_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def _read_confusion(path: Path) -> np.ndarray:
-    rows = path.read_text(encoding="utf-8").strip().splitlines()[1:]
-    return np.array([[int(v) for v in row.split(",")[1:]] for row in rows])
+def _setting(key: str, value) -> str:
+    return NONE_MEANS.get(key, "not set") if value is None else str(value)
+
+
+def _metric(key: str, value: float) -> str:
+    """epoch_seconds is a duration, not a score: seconds to one decimal; the scores keep 4 decimals."""
+    return f"{value:.1f} s" if key == "epoch_seconds" else f"{value:.4f}"
 
 
 def build_report(run_dir: Path) -> str:
@@ -31,12 +36,13 @@ def build_report(run_dir: Path) -> str:
     history = read_json(paths.history)
     metrics = read_json(paths.metrics)
     out = [f"# fashionnet run `{paths.root.name}`", ""]
-    out += ["## Setup", "", _md_table(["setting", "value"], [[k, v] for k, v in config.items()])]
-    out += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if k != "data_sha256"), ""]
+    out += ["## Setup", "", _md_table(["setting", "value"], [[k, _setting(k, v)] for k, v in config.items()])]
+    # versions only: nested entries (the data checksums) do not fit a one-line summary; config.json keeps them
+    out += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if not isinstance(v, dict)), ""]
 
     last = {k: v[-1] for k, v in history.items()}
     out += ["## Training", "", f"{len(history.get('loss', []))} epochs. Last epoch:", ""]
-    out += [_md_table(list(last), [[f"{v:.4f}" for v in last.values()]]), ""]
+    out += [_md_table(list(last), [[_metric(k, v) for k, v in last.items()]]), ""]
     out += ["![accuracy](accuracy.png)", "", "![loss](loss.png)", ""]
 
     acc = metrics["test_accuracy"]
@@ -46,7 +52,7 @@ def build_report(run_dir: Path) -> str:
         out += ["- predictions averaged over each image and its mirror image (flip averaging, saved in model.keras);"]
         out += ["  the training curves above are the plain network's"]
     out += [""]
-    confusion = _read_confusion(paths.confusion_csv)
+    confusion = read_confusion_csv(paths.confusion_csv)
     header = ["label \\ predict"] + [str(i) for i in range(len(CLASS_NAMES))]
     rows = [[f"{i} {CLASS_NAMES[i]}", *row] for i, row in enumerate(confusion.tolist())]
     out += ["### Confusion matrix", "", _md_table(header, rows), "", "![confusion matrix](confusion_matrix.png)", ""]

@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def real_data_dir() -> Path:
+    """Absolute, so tests that start processes in other folders find it too (the README passes a relative path)."""
     if os.environ.get("FASHIONNET_DATA"):
-        return Path(os.environ["FASHIONNET_DATA"])
+        return Path(os.path.abspath(os.environ["FASHIONNET_DATA"]))
     return REPO.parent / "shared" / "data" / "fashion-mnist"
 
 

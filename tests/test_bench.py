@@ -60,3 +60,17 @@ def test_bench_rejects_unknown_backends_before_any_work(tmp_path):
     assert proc.returncode == 2
     assert "--backends" in proc.stderr and "theano" in proc.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_bench_defaults_to_the_installed_backends(monkeypatch):
+    """After the README's install (one backend), `fashionnet bench` measures what is there instead of failing."""
+    import importlib.util
+
+    from fashionnet import bench
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real_find_spec(name))
+    found = bench._check_backends(None)
+    assert "torch" not in found and found == [b for b in bench.BACKENDS if real_find_spec(b) and b != "torch"]
+    with pytest.raises(bench.ConfigError, match="torch not installed"):
+        bench._check_backends("torch")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -32,6 +34,16 @@ def test_reproduce_end_to_end_on_limited_data(tmp_path):
     assert f"{metrics['test_accuracy']:.4f}" in report and "![confusion matrix](confusion_matrix.png)" in report
     assert "test accuracy" in proc.stdout and "Ankle boot" in proc.stdout
     assert not list(run.glob(".*tmp*")), "temporary files left behind"
+    # one line per stage, and per epoch with its time; nothing on stderr (native chatter is hidden)
+    lines = proc.stdout.splitlines()
+    for stage in ("train:", "evaluate:", "plots:", "report:"):
+        assert any(line.startswith(stage) for line in lines), stage
+    assert any(line.startswith("epoch 1/1 ") and line.endswith(" s)") for line in lines), lines[:5]
+    assert proc.stderr == "", proc.stderr[-2000:]
+    # files respect the umask, like any other program's (the temporary file's 0600 must not survive the rename)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {stat.S_IMODE((run / name).stat().st_mode) for name in RUN_FILES} == {0o666 & ~mask}
 
     again = run_cli("train", "--out", str(run), "--epochs", "1", "--limit", "3000")
     assert again.returncode == 7 and "already trained" in again.stderr and "Traceback" not in again.stderr
@@ -40,8 +52,21 @@ def test_reproduce_end_to_end_on_limited_data(tmp_path):
 def test_help_lists_every_command():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for command in ("summary", "train", "evaluate", "reproduce", "export", "predict"):
+    for command in ("summary", "train", "evaluate", "reproduce", "export", "predict", "bench"):
         assert command in proc.stdout
+
+
+def test_version_and_every_subcommand_described():
+    from fashionnet import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fashionnet {__version__}"
+    for command in ("summary", "train", "evaluate", "reproduce", "export", "predict", "bench"):
+        proc = run_cli(command, "--help")
+        description = proc.stdout.split("\n\n")[1]  # argparse: usage, blank line, description
+        assert proc.returncode == 0 and not description.lstrip().startswith(("positional", "options")), command
+    for command in ("evaluate", "export"):
+        assert "run folder (made by" in run_cli(command, "--help").stdout, command
 
 
 @pytest.mark.parametrize(
@@ -65,6 +90,21 @@ def test_missing_data_folder(tmp_path):
     assert proc.returncode == 3
     assert f"Fashion-MNIST folder {tmp_path / 'nodata'} (from argument) does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists(), "a failed command left an empty run folder behind"
+
+
+def test_relative_paths_mean_the_same_in_every_folder(tmp_path):
+    """FASHIONNET_DATA, --data-dir and --out relative to where the command runs, as the README types them."""
+    work = tmp_path / "work"
+    work.mkdir()
+    relative_data = os.path.relpath(real_data_dir(), work)
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionnet", "train", "--out", "runs/r", "--epochs", "1", "--limit", "300"],
+        cwd=work, env={**os.environ, "FASHIONNET_DATA": relative_data}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (work / "runs" / "r" / "model.keras").is_file()
+    assert f"model saved to {work / 'runs' / 'r' / 'model.keras'}" in done.stdout
 
 
 def test_evaluate_without_a_model(tmp_path):
@@ -168,13 +208,59 @@ def npy_inputs(tmp_path, dataset):
 
 
 def test_predict_with_a_keras_model(small_run, npy_inputs, dataset):
+    from fashionnet_edge import CLASS_NAMES
+
     proc = run_cli("predict", str(small_run.paths.model), str(npy_inputs["good"]), "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = json.loads(proc.stdout)
-    assert len(rows) == 5
-    assert all(abs(sum(r["probabilities"]) - 1) < 1e-4 for r in rows)
+    assert "fashionnet: using" not in proc.stderr  # a model file is used as named, without comment
+    document = json.loads(proc.stdout)
+    assert document["model"] == "model.keras"
+    rows = document["predictions"]
+    assert [r["input"] for r in rows] == [f"{npy_inputs['good']}[{i}]" for i in range(5)]
+    for r in rows:
+        assert abs(sum(r["probabilities"]) - 1) < 1e-4 and len(r["top"]) == 1
+        assert r["label"] == CLASS_NAMES[r["index"]] and r["probability"] == max(r["probabilities"])
     _, (_, y_test) = dataset
-    assert sum(r["class"] == int(y) for r, y in zip(rows, y_test[:5], strict=True)) >= 3
+    assert sum(r["index"] == int(y) for r, y in zip(rows, y_test[:5], strict=True)) >= 3
+
+
+def test_predict_with_a_run_folder_uses_its_model_keras(small_run, npy_inputs):
+    from fashionnet_edge import CLASS_NAMES
+
+    folder = small_run.paths.root
+    proc = run_cli("predict", str(folder), str(npy_inputs["good"]), "--top", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.splitlines().count(f"fashionnet: using {small_run.paths.model}") == 1
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 5
+    for i, line in enumerate(lines):
+        name, ranked = line.split("\t")
+        pairs = [item.rsplit(" ", 1) for item in ranked.split(", ")]
+        assert name == f"{npy_inputs['good']}[{i}]" and len(pairs) == 3
+        assert all(label in CLASS_NAMES and len(value.split(".")[1]) == 4 for label, value in pairs)
+
+
+def test_predict_with_a_folder_without_model_keras(tmp_path, npy_inputs):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("predict", str(empty), str(npy_inputs["good"]))
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"fashionnet: error: {empty}: no model.keras in this folder: expected a run folder")
+
+
+def test_predict_help_describes_model_and_inputs():
+    from fashionnet_edge import CLASS_NAMES, INPUTS_HELP
+
+    proc = run_cli("predict", "--help")
+    assert proc.returncode == 0, proc.stderr
+    usage = " ".join(proc.stdout.split())
+    for text in (".keras, .onnx or .tflite file, or a run folder (uses its model.keras)", INPUTS_HELP, "--top K"):
+        assert " ".join(text.split()) in usage
+    proc = run_cli("predict", "model.onnx", "x.npy", "--top", "0")
+    assert proc.returncode == 2
+    assert f"argument --top: expected an integer from 1 to {len(CLASS_NAMES)}" in proc.stderr
 
 
 @pytest.mark.parametrize(

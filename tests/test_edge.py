@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from export_fixtures import EDGE_KIT, blocked_edge_command, write_idx
 
 import fashionnet_edge as edge
-from fashionnet_edge import EdgeInputError, load_image, load_inputs
+from fashionnet_edge import EdgeInputError, format_predictions, load_image, load_inputs
+from tests.conftest import run_cli
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -150,6 +152,100 @@ def test_edge_kit_imports_only_numpy_and_onnxruntime():
         assert f"import {heavy}" not in source and f"from {heavy}" not in source
 
 
+# --- the output format, shared with `fashionnet predict` ---------------------------------------------------------
+
+JSON_KEYS = ["input", "label", "index", "probability", "top", "probabilities"]
+
+
+def check_text(text: str, names: list[str], top: int, probs: np.ndarray | None = None) -> list[list[int]]:
+    """Every line INPUT<TAB>Class 0.1234[, ...]: K distinct classes, most likely first, 4 decimals; their indices."""
+    lines = text.splitlines()
+    assert text.endswith("\n") and len(lines) == len(names)
+    ranked = []
+    for i, (line, name) in enumerate(zip(lines, names, strict=True)):
+        shown, classes = line.split("\t")
+        assert shown == name
+        pairs = [item.rsplit(" ", 1) for item in classes.split(", ")]
+        assert len(pairs) == top and all(re.fullmatch(r"[01]\.\d{4}", value) for _, value in pairs), line
+        indices = [edge.CLASS_NAMES.index(label) for label, _ in pairs]
+        values = [float(value) for _, value in pairs]
+        assert len(set(indices)) == top and values == sorted(values, reverse=True)
+        if probs is not None:
+            assert indices == list(np.argsort(-probs[i], kind="stable")[:top])
+            np.testing.assert_allclose(values, probs[i, indices], atol=5e-5 + 1e-9)
+        ranked.append(indices)
+    return ranked
+
+
+def check_json(text: str, model_name: str, names: list[str], top: int, probs: np.ndarray | None = None) -> list[dict]:
+    """The one JSON document: keys in order, top-1 fields = top[0], floats rounded to 6 decimals; the predictions."""
+    assert text.endswith("\n") and len(text.splitlines()) == 1
+    document = json.loads(text)
+    assert list(document) == ["model", "predictions"] and document["model"] == model_name
+    predictions = document["predictions"]
+    assert [p["input"] for p in predictions] == names
+    for i, p in enumerate(predictions):
+        assert list(p) == JSON_KEYS and len(p["probabilities"]) == len(edge.CLASS_NAMES) and len(p["top"]) == top
+        assert all(round(v, 6) == v for v in p["probabilities"]) and abs(sum(p["probabilities"]) - 1) < 1e-4
+        assert p["top"][0] == {"label": p["label"], "index": p["index"], "probability": p["probability"]}
+        for entry in p["top"]:
+            assert list(entry) == ["label", "index", "probability"]
+            assert entry["label"] == edge.CLASS_NAMES[entry["index"]]
+            assert entry["probability"] == p["probabilities"][entry["index"]]
+        shown = [entry["probability"] for entry in p["top"]]
+        assert shown == sorted(shown, reverse=True) and p["probability"] == max(p["probabilities"])
+        assert len({entry["index"] for entry in p["top"]}) == top
+        if probs is not None:
+            assert [entry["index"] for entry in p["top"]] == list(np.argsort(-probs[i], kind="stable")[:top])
+            np.testing.assert_allclose(p["probabilities"], probs[i], atol=5e-7 + 1e-9)
+    return predictions
+
+
+def _random_probs(n: int, seed: int = 0) -> np.ndarray:
+    probs = np.random.default_rng(seed).dirichlet(np.full(len(edge.CLASS_NAMES), 0.3), size=n).astype(np.float32)
+    probs[1] = np.float32(1 / len(edge.CLASS_NAMES))  # a full tie: equal values rank the lower class index first
+    return probs
+
+
+@pytest.mark.parametrize("top", [1, 3, 10])
+def test_format_text_and_json(top):
+    probs = _random_probs(7)
+    names = ["shirt.png"] + [f"x.npy[{i}]" for i in range(6)]
+    ranked = check_text(format_predictions(probs, names, "model.onnx", top=top), names, top, probs)
+    assert ranked[1] == list(range(top))  # all equal: class order
+    predictions = check_json(
+        format_predictions(probs, names, "/somewhere/model.int8.onnx", top=top, as_json=True),
+        "model.int8.onnx",
+        names,
+        top,
+        probs,
+    )
+    assert [p["index"] for p in predictions] == [r[0] for r in ranked]
+
+
+def test_format_rejects_mismatched_probabilities_and_top():
+    probs = _random_probs(3)
+    with pytest.raises(ValueError, match="expected \\(2, 10\\) probabilities for 2 inputs, found \\(3, 10\\)"):
+        format_predictions(probs, ["a", "b"], "model.onnx")
+    for top in (0, len(edge.CLASS_NAMES) + 1):
+        with pytest.raises(ValueError, match="top must be from 1 to"):
+            format_predictions(probs, ["a", "b", "c"], "model.onnx", top=top)
+
+
+def test_cli_help_and_top_range(capsys):
+    with pytest.raises(SystemExit) as info:
+        edge.main(["--help"])
+    assert info.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    for text in (edge.MODEL_HELP, edge.INPUTS_HELP, "--top K", "--json"):
+        assert " ".join(text.split()) in usage
+    for bad in ("0", "11", "two"):
+        with pytest.raises(SystemExit) as info:
+            edge.main(["model.onnx", "x.npy", "--top", bad])
+        assert info.value.code == 2
+        assert f"argument --top: expected an integer from 1 to {len(edge.CLASS_NAMES)}" in capsys.readouterr().err
+
+
 # --- with an exported model -------------------------------------------------------------------------------------
 
 
@@ -183,10 +279,9 @@ def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, dataset, d
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    predictions = json.loads(done.stdout)["predictions"]
-    assert len(predictions) == 10_000 and len(predictions[0]["top"]) == 3
-    index = {name: i for i, name in enumerate(edge.CLASS_NAMES)}
-    predicted = np.array([index[p["top"][0]["class"]] for p in predictions])
+    names = [f"{test_images}[{i}]" for i in range(10_000)]
+    predictions = check_json(done.stdout, "model.onnx", names, 3)
+    predicted = np.array([p["index"] for p in predictions])
     labels = dataset[1][1]
     keras_pred = tiny_probs.argmax(axis=1)
     edge_accuracy, keras_accuracy = (predicted == labels).mean(), (keras_pred == labels).mean()
@@ -207,10 +302,36 @@ def test_cli_text_output_and_images(exported, tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    (line,) = done.stdout.splitlines()
-    name, ranked = line.split("\t")
-    assert name == str(png) and len(ranked.split(", ")) == 2
-    assert ranked.split(", ")[0].rsplit(" ", 1)[0] in edge.CLASS_NAMES
+    check_text(done.stdout, [str(png)], 2)
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_fashionnet_predict_prints_exactly_what_the_kit_prints(exported, dataset, tiny_probs, tmp_path):
+    """One format: the kit (heavy libraries blocked) and `fashionnet predict` on the same model and inputs."""
+    folder, _ = exported
+    idx = write_idx(tmp_path / "few-idx3-ubyte", dataset[1][0][:20])
+    np.save(tmp_path / "one.npy", dataset[1][0][20])
+    png = tmp_path / "shirt.png"
+    PIL.fromarray(_garment(90, 60, dark_on_light=True)).save(png)
+    inputs = [str(idx), str(tmp_path / "one.npy"), str(png)]  # 22 images: one batch in both (kit 64, predict 256)
+    names = [f"{idx}[{i}]" for i in range(20)] + [f"{tmp_path / 'one.npy'}[0]", str(png)]
+    model = str(folder / "model.onnx")
+    outputs = {}
+    for options in (("--top", "3"), ("--top", "3", "--json")):
+        kit = subprocess.run(
+            blocked_edge_command(folder, model, *inputs, *options), capture_output=True, text=True, timeout=300
+        )
+        assert kit.returncode == 0, kit.stderr[-2000:]
+        cli = run_cli("predict", model, *inputs, *options, timeout=300)
+        assert cli.returncode == 0, cli.stderr[-2000:]
+        assert cli.stdout == kit.stdout, options
+        outputs[options[-1]] = kit.stdout
+    keras = tiny_probs[:21]  # the 20 IDX images and the .npy one; the photo has no Keras reference here
+    ranked = check_text(outputs["3"], names, 3)
+    predictions = check_json(outputs["--json"], "model.onnx", names, 3)
+    assert [p["index"] for p in predictions] == [r[0] for r in ranked]
+    np.testing.assert_allclose([p["probabilities"] for p in predictions[:21]], keras, atol=2e-5)
 
 
 @pytest.mark.slow

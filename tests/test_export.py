@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ import pytest
 from fashionnet.errors import ExportError
 from fashionnet.export import ARTIFACT_NAMES, artifact_names, export_run
 from fashionnet.verify import ONNX_FP32_TOLERANCE, format_report, verify_artifacts
+from tests.conftest import run_cli
 
 ALL = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
 
@@ -157,6 +159,100 @@ def test_perturbed_reference_fails_the_gate(exported, dataset, tiny_probs):
     assert "FAIL" in format_report(report)
 
 
+COMPARED_CHECKS = ("max_abs_diff", "top1_agreement", "accuracy_drop", "dynamic_batch")
+
+
+def assert_message_states_what_holds(check: dict) -> None:
+    """A passed check's message says `<=` (never `>`), a failed one says `>` or why it failed."""
+    message = check["message"]
+    if check["passed"]:
+        assert " > " not in message and "fail" not in message, message
+        if check["check"] in COMPARED_CHECKS:
+            assert " <= " in message, message
+    else:
+        assert " <= " not in message, message
+        assert " > " in message or "fail (" in message or "non-builtin" in message, message
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_passed_checks_read_as_passed(exported):
+    _, report = exported
+    checks = [check for entry in report["artifacts"].values() for check in entry["checks"]]
+    assert {check["check"] for check in checks} == {*COMPARED_CHECKS, "builtin_ops"}
+    for check in checks:
+        assert check["passed"], check
+        assert_message_states_what_holds(check)
+    for entry in report["artifacts"].values():
+        for check in entry["checks"]:
+            if check["check"] == "max_abs_diff":
+                assert f"max |\u0394p| {entry['max_abs_diff']:.1e} <= tolerance" in check["message"]
+            if check["check"] == "builtin_ops":
+                assert "builtin ops only" in check["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_failed_checks_read_as_failed_and_log_reports_each_artifact(exported, dataset, tiny_probs):
+    """Tolerance 0, an impossible int8 limit and 10 moved argmaxes: every failure says `>`; log gets one line each."""
+    from fashionnet.data import preprocess_images
+
+    folder, _ = exported
+    images, labels = preprocess_images(dataset[1][0][:200]), dataset[1][1][:200]
+    reference = tiny_probs[:200].copy()
+    reference[:10] = np.roll(reference[:10], 1, axis=1)  # Keras's top-1 moves to another class on 10 images
+    names = ["model.onnx", "model.int8.onnx", "model.tflite"]
+    lines = []
+    report = verify_artifacts(
+        {name: folder / name for name in names},
+        reference,
+        images,
+        labels,
+        onnx_tolerance=0.0,
+        int8_max_drop_points=-100.0,
+        measure_latency=False,
+        log=lines.append,
+    )
+    checks = {(name, c["check"]): c for name, entry in report["artifacts"].items() for c in entry["checks"]}
+    for name, check in [("model.onnx", "max_abs_diff"), ("model.onnx", "top1_agreement")]:
+        assert not checks[name, check]["passed"]
+    assert not checks["model.int8.onnx", "accuracy_drop"]["passed"]
+    for check in checks.values():
+        assert_message_states_what_holds(check)
+    assert checks["model.onnx", "max_abs_diff"]["message"].startswith("model.onnx: max |\u0394p| ")
+    assert " > tolerance 0e+00" in checks["model.onnx", "max_abs_diff"]["message"]
+    assert " > limit -100.0 points" in checks["model.int8.onnx", "accuracy_drop"]["message"]
+
+    for line, name in zip(lines, names, strict=True):
+        entry = report["artifacts"][name]
+        assert line.startswith(f"verified {name}: {'pass' if entry['passed'] else 'FAIL'}, "), line
+        assert f"{entry['top1_agreement']}/{entry['images']} top-1" in line
+        assert f"max |\u0394p| {entry['max_abs_diff']:.1e}" in line and line.endswith(" s)")
+
+
+def test_log_is_optional_and_silent_without_artifacts():
+    lines = []
+    report = verify_artifacts({}, np.zeros((2, 10)), np.zeros((2, 28, 28, 1)), np.zeros(2), log=lines.append)
+    assert lines == [] and not report["passed"]
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_parity_table_explains_its_columns(exported):
+    _, report = exported
+    text = format_report(report)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| artifact |"))
+    assert "| max dp at batch 1/7 vs full |" in header and "| batch 1/7 |" not in header
+    last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    legend = lines[last_row + 2]
+    assert lines[last_row + 1] == ""
+    slice_images = report["artifacts"]["model.onnx"]["dynamic_batch"]["images"]
+    assert f"max dp at batch 1/7 vs full = max dp when the first {slice_images} images are re-run" in legend
+    assert "batch dimension is dynamic" in legend
+    assert "ms/image = median single-image latency on 1 thread" in legend
+
+
 @pytest.mark.slow
 @pytest.mark.export
 def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run, data_dir, monkeypatch):
@@ -258,3 +354,23 @@ def test_flip_averaged_model_exports_with_its_mirror_and_passes(tiny_run, tmp_pa
     convolutions = [node for node in graph.node if node.op_type == "Conv"]
     assert len(convolutions) == 4  # the two convolutions, once for the image and once for its mirror image
     assert len({node.input[1] for node in convolutions}) == 2  # ... sharing two weight tensors, not copying them
+
+
+@pytest.mark.export
+@pytest.mark.slow
+def test_export_command_prints_progress_and_no_library_chatter(tiny_run, tmp_path):
+    """One line per stage on stdout; the converters' and LiteRT's C++ log lines stay hidden unless --debug."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy2(tiny_run / "model.keras", run / "model.keras")
+    proc = run_cli("export", str(run), "--quantize", "int8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == "", proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("export: converting model.keras to model.onnx, model.tflite")
+    verified = [line for line in lines if line.startswith("verified ")]
+    assert [line.split()[1] for line in verified] == [
+        "model.onnx:", "model.tflite:", "model.int8.onnx:", "model.int8.tflite:"
+    ]  # fmt: skip
+    assert all(": pass," in line and line.endswith(" s)") for line in verified), verified
+    assert lines[-1].startswith(f"export: 4 artifacts verified and published in {run / 'export'}")

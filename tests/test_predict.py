@@ -7,13 +7,27 @@ import pytest
 from export_fixtures import write_idx
 
 from fashionnet.errors import InputError, ModelError
-from fashionnet.predict import predict
+from fashionnet.predict import predict, resolve_model
 
 
 def test_missing_model_is_a_model_error(tmp_path):
-    with pytest.raises(ModelError, match="model file not found") as info:
+    with pytest.raises(ModelError, match="model file not found: expected a .keras, .onnx or .tflite file") as info:
         predict(tmp_path / "nope.onnx", [])
     assert "nope.onnx" in str(info.value)
+
+
+def test_folder_without_model_keras_is_a_one_line_model_error(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # an unfinished run: no model.keras yet
+    with pytest.raises(ModelError, match="no model.keras in this folder: expected a run folder") as info:
+        predict(tmp_path, [])
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path}: ") and "\n" not in message
+
+
+def test_run_folder_resolves_to_its_model_keras(tmp_path):
+    (tmp_path / "model.keras").write_bytes(b"x")
+    assert resolve_model(tmp_path) == tmp_path / "model.keras"
+    assert resolve_model(tmp_path / "model.keras") == tmp_path / "model.keras"
 
 
 def test_unknown_model_type_is_a_model_error(tmp_path):
@@ -50,6 +64,14 @@ def test_every_model_type_predicts_like_keras(exported, tiny_run, dataset, tiny_
         assert (probs.argmax(1) == tiny_probs[:51].argmax(1)).mean() >= 0.9
     else:
         np.testing.assert_allclose(probs, tiny_probs[:51], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_run_folder_predicts_with_its_model_keras(tiny_run, dataset, tiny_probs, tmp_path):
+    np.save(tmp_path / "few.npy", dataset[1][0][:20])
+    probs, names = predict(tiny_run, [tmp_path / "few.npy"])
+    assert names == [f"{tmp_path / 'few.npy'}[{i}]" for i in range(20)]
+    np.testing.assert_allclose(probs, tiny_probs[:20], atol=1e-5)
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ def test_history_has_every_epoch_and_the_split_is_the_assignments(small_run):
     assert config["config"]["validation_split"] == 0.2 and config["config"]["limit"] == 3000
     env = config["environment"]
     assert env["backend"] in ("tensorflow", "jax", "torch") and env["keras"] and env["numpy"]
-    assert env["data_sha256"]["train-images-idx3-ubyte.gz"].startswith("c59f468a")
+    assert env["data_sha256_of_decompressed_idx"]["train-images-idx3-ubyte"].startswith("c59f468a")
     assert not small_run.paths.backup.exists() and not small_run.paths.history_partial.exists()
 
 
@@ -84,3 +84,20 @@ def test_model_loading_errors(tmp_path, small_run):
     other.save(tmp_path / "other.keras")
     with pytest.raises(ModelError, match=r"not a fashionnet model: expected input \(None, 28, 28, 1\)"):
         load_model(tmp_path / "other.keras")
+
+
+def test_progress_lines_give_each_epoch_its_time_and_the_time_left():
+    from fashionnet.train import ProgressLog
+
+    lines = []
+    progress = ProgressLog(epochs=3, log=lines.append, heartbeat_seconds=0)
+    progress.set_params({"steps": 2, "epochs": 3})
+    progress.on_train_begin()
+    for epoch in range(2):
+        progress.on_epoch_begin(epoch)
+        progress.on_train_batch_begin(0)
+        progress.on_epoch_end(epoch, {"loss": 0.5, "accuracy": 0.75})
+    assert lines[0] == "training: 3 epochs, 2 steps each"
+    assert lines[1].startswith("  epoch 1/3: step 0/2, ")  # the heartbeat inside a long epoch
+    assert lines[2].startswith("epoch 1/3  loss 0.5000  accuracy 0.7500  (") and "s left)" in lines[2]
+    assert lines[4].startswith("epoch 2/3 ") and lines[4].endswith(" left)")

@@ -1,0 +1,178 @@
+"""A run's stages in order: train -> evaluate -> plots -> export (with its parity gate) -> report.
+
+``reproduce(config, run_dir)`` is what ``fashionnet reproduce`` runs and what Python users call. Each stage is
+skipped when its outputs exist and are newer than its inputs, so rerunning after a failure in evaluation,
+plotting or export does only the stages still missing (training itself resumes from its last completed epoch),
+and a failure after training says which command finishes the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from fashionnet import console
+from fashionnet.config import TrainConfig
+from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
+from fashionnet.runs import RunPaths, read_json
+
+STAGES = ("train", "evaluate", "plots", "export", "report")
+PARITY = "parity.json"
+
+
+def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
+    """Every output exists and none is older than any existing input (make's rule)."""
+    outputs, inputs = list(outputs), [p for p in inputs if p.exists()]
+    if not all(p.exists() for p in outputs):
+        return False
+    return not inputs or min(p.stat().st_mtime_ns for p in outputs) >= max(p.stat().st_mtime_ns for p in inputs)
+
+
+def is_trained(paths: RunPaths) -> bool:
+    return paths.model.is_file() and paths.history.is_file()
+
+
+def option_differences(paths: RunPaths, config: TrainConfig) -> list[str]:
+    """'option: saved -> wanted' for every training option that differs from the run's config.json."""
+    saved = read_json(paths.config).get("config", {}) if paths.config.exists() else {}
+    return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in config.to_dict().items() if saved.get(k) != v]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The stages; each returns True when it did work, False when it found its outputs up to date
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def train_stage(
+    config: TrainConfig, paths: RunPaths, data_dir=None, *, force=False, skip_done=True, log=console.log
+) -> bool:
+    """Train (or resume); a finished run with the same options is skipped, or refused when not ``skip_done``."""
+    if skip_done and is_trained(paths) and not force:
+        diffs = option_differences(paths, config)
+        if diffs:
+            raise RunError(
+                f"run {paths.root} was trained with other options ({'; '.join(diffs)}); "
+                "pass --force to train it again, or choose another --out"
+            )
+        log(f"train: done before ({paths.model.name}, {len(read_json(paths.history).get('loss', []))} epochs)")
+        return False
+    from fashionnet.train import train
+
+    watch = console.Stopwatch()
+    result = train(config, paths.root, data_dir, force=force, log=log)
+    resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
+    log(f"train: {len(result.history['loss'])} epochs in {watch}{resumed}; model saved to {result.paths.model}")
+    return True
+
+
+def evaluate_stage(paths: RunPaths, data_dir=None, *, force=False, log=console.log) -> bool:
+    outputs = (paths.metrics, paths.confusion_csv, paths.classification_report)
+    if not force and _newer_than(outputs, [paths.model]):
+        log(f"evaluate: done before ({paths.metrics.name})")
+        return False
+    from fashionnet.evaluate import crosstab_text, evaluate_run
+
+    watch = console.Stopwatch()
+    log("evaluate: the 10,000 test images")
+    result = evaluate_run(paths.root, data_dir)
+    log(crosstab_text(result.confusion))
+    log(result.report_text)
+    log(f"evaluate: test loss {result.test_loss:.4f}  test accuracy {result.test_accuracy:.4f} ({watch})")
+    return True
+
+
+def plots_stage(paths: RunPaths, *, force=False, log=console.log) -> bool:
+    has_history = paths.history.exists()
+    outputs = [paths.confusion_png, *((paths.accuracy_png, paths.loss_png) if has_history else ())]
+    if not force and _newer_than(outputs, [paths.metrics, paths.history]):
+        log("plots: done before")
+        return False
+    from fashionnet import plots
+    from fashionnet.evaluate import read_confusion_csv
+
+    if has_history:
+        history = read_json(paths.history)
+        plots.plot_train_history(history, "accuracy", paths.accuracy_png)
+        plots.plot_train_history(history, "loss", paths.loss_png)
+    plots.plot_confusion_matrix(read_confusion_csv(paths.confusion_csv), paths.confusion_png)
+    log(f"plots: {', '.join(p.name for p in outputs)}")
+    return True
+
+
+def _export_is_current(paths: RunPaths, formats, quantize) -> bool:
+    from fashionnet.export import artifact_names
+
+    parity = paths.export_dir / PARITY
+    if not _newer_than([parity], [paths.model]):
+        return False
+    report = read_json(parity)
+    return bool(report.get("passed")) and set(artifact_names(formats, quantize)) <= set(report.get("artifacts", {}))
+
+
+def export_stage(paths: RunPaths, formats, quantize, data_dir=None, *, force=False, log=console.log) -> bool:
+    if not force and _export_is_current(paths, formats, quantize):
+        log(f"export: done before ({paths.export_dir / PARITY})")
+        return False
+    from fashionnet.export import export_run
+    from fashionnet.verify import format_report
+
+    watch = console.Stopwatch()
+    report = export_run(paths.root, formats=formats, quantize=quantize, data_dir=data_dir, log=log)
+    log(format_report(report))
+    log(f"export: {len(report['artifacts'])} artifacts verified and published in {paths.export_dir} ({watch})")
+    return True
+
+
+def report_stage(paths: RunPaths, *, log=console.log) -> Path | None:
+    """report.md from whatever the run holds; needs at least a training and an evaluation."""
+    if not (paths.config.exists() and paths.history.exists() and paths.metrics.exists()):
+        return None
+    from fashionnet.report import write_report
+
+    path = write_report(paths.root)
+    log(f"report: {path}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The whole run
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def reproduce(
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    data_dir=None,
+    *,
+    formats: tuple[str, ...] = ("onnx", "tflite"),
+    quantize: str | None = None,
+    export: bool = True,
+    force: bool = False,
+    finish_command: str | None = None,
+    log: Callable[[str], None] = console.log,
+) -> RunPaths:
+    """Every stage of the assignment into ``run_dir``; stages already done are skipped (``force`` redoes all).
+
+    ``finish_command`` is what the user should rerun after a failed stage (the CLI passes its own command line).
+    Without the export extra installed, the export stage is skipped with a message, not failed.
+    """
+    paths = RunPaths(Path(run_dir))
+    train_stage(config, paths, data_dir, force=force, log=log)
+    try:
+        evaluate_stage(paths, data_dir, force=force, log=log)
+        plots_stage(paths, force=force, log=log)
+        if export:
+            try:
+                export_stage(paths, formats, quantize, data_dir, force=force, log=log)
+            except MissingDependencyError as exc:
+                log(f"export: skipped: {exc}")
+        report_stage(paths, log=log)
+    except (FashionNetError, OSError) as exc:
+        error = exc if isinstance(exc, FashionNetError) else RunError(f"{exc.filename or paths.root}: {exc.strerror}")
+        again = finish_command or f"reproduce(config, {str(paths.root)!r}) again"
+        error.hint = f"the run is trained; fix the above and run `{again}` to finish it (done stages are skipped)"
+        if error is exc:
+            raise
+        raise error from exc
+    return paths

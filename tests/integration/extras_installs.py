@@ -1,0 +1,144 @@
+"""Build the wheel with `python -m build`; install each extra alone into a fresh venv and use what it promises.
+
+The pattern of keras's own integration_tests/import_test.py: a user who installs only fashionnet[jax] gets a
+working tool, and fashionnet[tensorflow,export] alone can export int8 (a missing dependency of an extra shows
+here, not on a newcomer's machine). Run by `tox -e wheel`.
+
+    [jax], [torch]          reproduce a short run (no tensorflow); `export` names the extra it needs (exit 8)
+    [tensorflow]            reproduce a short run; the export stage is skipped with the extra named
+    [tensorflow,export]     reproduce with --quantize int8: four artifacts pass the parity gate
+    [edge]                  no backend installed; the edge kit and `fashionnet predict` classify the test set
+                            with the exported int8 model and score the accuracy the parity gate measured
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXTRAS = ("jax", "torch", "tensorflow", "tensorflow,export", "edge")  # edge last: it uses the export's model
+HEAVY = ("tensorflow", "jax", "torch", "tf2onnx", "onnxruntime", "ai_edge_litert")
+# what each install may hold of HEAVY; anything else there means an extra pulls in more than it needs
+ALLOWED = {
+    "jax": {"jax"},
+    "torch": {"torch"},
+    "tensorflow": {"tensorflow"},
+    "tensorflow,export": {"tensorflow", "tf2onnx", "onnxruntime", "ai_edge_litert"},
+    "edge": {"onnxruntime"},
+}
+BACKEND = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow", "tensorflow,export": "tensorflow"}
+RUN_FILES = ("config.json", "model.keras", "history.json", "metrics.json", "confusion_matrix.png", "report.md")
+QUICK = ("--epochs", "1", "--limit", "3000")
+
+
+def sh(*cmd, env=None, cwd=None) -> subprocess.CompletedProcess:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True)
+
+
+def check(proc: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
+    if proc.returncode != 0:
+        sys.exit(f"FAILED: {what} (exit {proc.returncode})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def fail(message: str) -> None:
+    sys.exit(f"FAILED: {message}")
+
+
+def installed_modules(python: Path) -> set[str]:
+    probe = "import importlib.util as u, json, sys; print(json.dumps([m for m in sys.argv[1:] if u.find_spec(m)]))"
+    return set(json.loads(check(sh(python, "-c", probe, *HEAVY), "probe the venv").stdout))
+
+
+def use_backend_extra(extra: str, cli: Path, run: Path, env: dict, work: Path) -> dict:
+    options = (*QUICK, "--quantize", "int8") if extra == "tensorflow,export" else QUICK
+    proc = check(sh(cli, "reproduce", "--out", run, *options, env=env, cwd=work), f"reproduce with [{extra}]")
+    missing = [f for f in RUN_FILES if not (run / f).is_file()]
+    if missing:
+        fail(f"[{extra}] run lacks {missing}")
+    if extra == "tensorflow,export":
+        parity = json.loads((run / "export" / "parity.json").read_text())
+        if not parity["passed"] or len(parity["artifacts"]) != 4:
+            fail(f"[{extra}] export: {parity['failures']} {sorted(parity['artifacts'])}")
+    elif extra == "tensorflow":
+        if "export: skipped" not in proc.stdout or "fashionnet[export]" not in proc.stdout:
+            fail(f"[{extra}] reproduce did not say the export needs fashionnet[export]: {proc.stdout[-2000:]}")
+    else:  # no tensorflow: export must say which extra to install, exit 8, no traceback
+        export = sh(cli, "export", run, env=env, cwd=work)
+        if export.returncode != 8 or "fashionnet[export]" not in export.stderr or "Traceback" in export.stderr:
+            fail(f"export without tensorflow on [{extra}]: {export.returncode} {export.stderr[-2000:]}")
+    return {"test_accuracy": json.loads((run / "metrics.json").read_text())["test_accuracy"]}
+
+
+def use_edge_extra(venv: Path, export_run: Path, data: Path, env: dict, work: Path) -> dict:
+    if not (export_run / "export" / "parity.json").is_file():
+        fail("[edge] needs the [tensorflow,export] run first")
+    parity = json.loads((export_run / "export" / "parity.json").read_text())["artifacts"]["model.int8.onnx"]
+    labels = data / "t10k-labels-idx1-ubyte.gz"
+    import gzip
+
+    truth = list(gzip.decompress(labels.read_bytes())[8:])
+    results = {}
+    for name, cmd in (
+        ("fashionnet-edge", [venv / "bin" / "fashionnet-edge"]),
+        ("fashionnet predict", [venv / "bin" / "fashionnet", "predict"]),
+    ):
+        model = export_run / "export" / "model.int8.onnx"
+        proc = check(sh(*cmd, model, data / "t10k-images-idx3-ubyte.gz", "--json", env=env, cwd=work), name)
+        predicted = [row["index"] for row in json.loads(proc.stdout)["predictions"]]
+        accuracy = sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
+        if abs(accuracy - parity["accuracy"]) > 1e-9:
+            fail(f"[edge] {name}: accuracy {accuracy} differs from the parity gate's {parity['accuracy']}")
+        results[name] = accuracy
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--extras", default=";".join(EXTRAS), help="';'-separated (default: all)")
+    args = parser.parse_args()
+    work = args.work_dir.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    uv = shutil.which("uv") or sys.exit("uv not found: pip install uv")
+    env = {**os.environ, "UV_FIND_LINKS": os.environ.get("UV_FIND_LINKS") or os.environ.get("PIP_FIND_LINKS", "")}
+    data = Path(os.path.abspath(os.environ.get("FASHIONNET_DATA", REPO.parent / "shared/data/fashion-mnist")))
+    env["FASHIONNET_DATA"] = str(data)  # resolved here, where it is read: the runs below start in another folder
+
+    check(sh(sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", REPO, env=env), "python -m build")
+    wheel = next((work / "dist").glob("fashionnet-*.whl"))
+    results = {}
+    for extra in args.extras.split(";"):
+        venv = work / f"venv-{extra.replace(',', '-')}"
+        check(sh(uv, "venv", "--python", sys.executable, venv, env=env), f"create venv for [{extra}]")
+        python = venv / "bin" / "python"
+        started = time.monotonic()
+        check(sh(uv, "pip", "install", "--python", python, f"{wheel}[{extra}]", env=env), f"install [{extra}]")
+        found = installed_modules(python)
+        if found - ALLOWED[extra] or (extra in BACKEND and BACKEND[extra] not in found):
+            fail(f"fashionnet[{extra}] venv holds {sorted(found)}; expected {sorted(ALLOWED[extra])}")
+        run_env = {**env, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        if extra == "edge":
+            result = use_edge_extra(venv, work / "run-tensorflow-export", data, run_env, work)
+        else:
+            run_env["KERAS_BACKEND"] = BACKEND[extra]
+            run = work / f"run-{extra.replace(',', '-')}"
+            result = use_backend_extra(extra, venv / "bin" / "fashionnet", run, run_env, work)
+        results[extra] = {**result, "seconds": round(time.monotonic() - started, 1), "installed": sorted(found)}
+        print(f"ok [{extra}]: {results[extra]}", flush=True)
+    print(json.dumps(results, indent=2))
+    print(f"{len(results)} passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
