@@ -61,7 +61,7 @@ def train_stage(
 
     watch = console.Stopwatch()
     result = train(config, paths.root, data_dir, force=force, log=log)
-    resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
+    resumed = f", resumed from epoch {result.resumed_from_epoch + 1}" if result.resumed_from_epoch else ""
     log(f"train: {len(result.history['loss'])} epochs in {watch}{resumed}; model saved to {result.paths.model}")
     return True
 
