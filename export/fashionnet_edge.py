@@ -280,14 +280,19 @@ class OnnxClassifier:
         self.input_name = inputs[0].name
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """One batch in one inference: (N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 class probabilities."""
+        return self._run(validate_batch(x)).astype(np.float32, copy=False)
+
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """(N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 class probabilities."""
+        """(N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 class probabilities, batch_size images at a time."""
         x = validate_batch(x)
         batch_size = max(1, int(batch_size))
-        parts = [
-            self.session.run(None, {self.input_name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
-        ]
+        parts = [self._run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts).astype(np.float32)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0]
 
 
 # ----------------------------------------------------------------------------------------------------------------

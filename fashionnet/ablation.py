@@ -3,9 +3,9 @@
     python -m fashionnet.ablation --out /work/runs/ablation --epochs 30 [--steps bn_adamw_cosine,flip,flip_garments]
 
 Every step trains on the first 48,000 training images and reports the accuracy on the last 12,000 (the
-validation split): the test set is never touched here. Each step is a Recipe (fashionnet/recipes.py);
-``flip`` is the improved recipe itself (whose final model then trains on all 60,000 images). Results go to
-OUT/ablation.json, one row per step.
+validation split): the test set is never touched here. Each step is a registered recipe
+(fashionnet/recipes.py) with some of its settings changed; ``flip`` is the improved recipe itself (whose final
+model then trains on every training image). Results go to OUT/ablation.json, one row per step.
 """
 
 from __future__ import annotations
@@ -13,31 +13,47 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from fashionnet import recipes
+from fashionnet.augment import Augmentation
 from fashionnet.config import TrainConfig
 from fashionnet.model import flip_averaged
-from fashionnet.recipes import AUGMENTED, IMPROVED, MIRROR_SAFE_CLASSES, Augmentation
+from fashionnet.recipes import AUGMENTED, MIRROR_SAFE_CLASSES, Recipe, get_recipe
 
-# The improved recipe's training without its flip-averaged inference: what the other steps change.
-_TRAINING = IMPROVED.replace(test_time_flip=False)
+VALIDATION_SPLIT = recipes.ASSIGNMENT.validation_split  # every step is measured on the same validation images
 
-# Steps from the assignment to the improved recipe and beyond: (recipe, batch size). Every row's validation
-# accuracy is the plain network's (history.json); the flip-averaged one is measured besides it.
+
+class Step(NamedTuple):
+    base: str  # the registered recipe it varies: config.json's "recipe"
+    recipe: Recipe  # what it trains (its batch size included); config.json's recipe section
+
+
+def _vary(base: str, **changes) -> Step:
+    return Step(base, get_recipe(base).replace(**changes))
+
+
+# From the assignment to the improved recipe and beyond; the improved recipe's variations train without its
+# flip-averaged inference. Every row's validation accuracy is the plain network's (history.json); the
+# flip-averaged one is measured besides it.
 STEPS = {
-    "assignment": (recipes.ASSIGNMENT, 300),
-    "bn": (recipes.ASSIGNMENT.replace(name="bn", batchnorm=True, dense_units=255), 300),
-    "bn_adamw_cosine": (_TRAINING.replace(name="bn_adamw_cosine", augmentation=Augmentation()), 128),
-    "flip": (IMPROVED.replace(name="flip"), 128),  # = the improved recipe (flips of every class)
-    "flip_garments": (
-        _TRAINING.replace(name="flip_garments", augmentation=Augmentation(flip=True, flip_classes=MIRROR_SAFE_CLASSES)),
-        128,
+    "assignment": _vary("assignment"),
+    "bn": _vary("assignment", name="bn", batchnorm=True, dense_units=255),
+    "bn_adamw_cosine": _vary("improved", name="bn_adamw_cosine", augmentation=Augmentation(), test_time_flip=False),
+    "flip": _vary("improved", name="flip"),  # the improved recipe (flips of every class)
+    "flip_garments": _vary(
+        "improved",
+        name="flip_garments",
+        augmentation=Augmentation(flip=True, flip_classes=MIRROR_SAFE_CLASSES),
+        test_time_flip=False,
     ),
-    "flip_shift": (_TRAINING.replace(name="flip_shift", augmentation=Augmentation(flip=True, shift=2)), 128),
-    "erase": (AUGMENTED.replace(name="erase", label_smoothing=0.0), 128),
-    "augmented": (AUGMENTED, 128),  # + random erasing + label smoothing 0.1 (named "improved" in the first runs)
+    "flip_shift": _vary(
+        "improved", name="flip_shift", augmentation=Augmentation(flip=True, shift=2), test_time_flip=False
+    ),
+    "erase": Step("improved", AUGMENTED.replace(name="erase", label_smoothing=0.0)),
+    "augmented": Step("improved", AUGMENTED),  # + random erasing + label smoothing (docs/accuracy.md)
 }
 
 
@@ -67,28 +83,28 @@ def main(argv=None) -> int:
     from fashionnet.data import load_data
 
     dataset = load_data(args.data_dir)
-    # Every step uses TrainConfig's split (48,000 / 12,000): one validation set for the flip-averaged measurement.
-    split_config = TrainConfig(limit=args.limit)
-    validation = recipes.split(*load_training_arrays(split_config, dataset=dataset), split_config.validation_split)[1]
+    # one validation set for every step's flip-averaged measurement
+    split_config = TrainConfig(validation_split=VALIDATION_SPLIT, limit=args.limit)
+    validation = recipes.split(*load_training_arrays(split_config, data=dataset), VALIDATION_SPLIT)[1]
     summary_path = args.out / "ablation.json"
     rows = read_json(summary_path) if summary_path.exists() else {}
     for name in args.steps.split(","):
-        recipe, batch_size = STEPS[name]
-        config = TrainConfig(
-            recipe="improved" if recipe.batchnorm else "assignment",
+        base, recipe = STEPS[name]
+        config = TrainConfig.for_recipe(
+            base,
             epochs=args.epochs,
-            batch_size=batch_size,
+            batch_size=recipe.batch_size,
+            validation_split=VALIDATION_SPLIT,
             seed=args.seed,
-            optimizer=recipe.optimizer,
             limit=args.limit,
         )
         started = time.perf_counter()
-        result = train(config, args.out / name, dataset=dataset, recipe=recipe, verbose=2, force=True)
+        result = train(config, args.out / name, data=dataset, recipe=recipe, verbose=2, force=True)
         h = result.history
         rows[name] = {
             "epochs": args.epochs,
             "seed": args.seed,
-            "batch_size": batch_size,
+            "batch_size": recipe.batch_size,
             "final_val_accuracy": h["val_accuracy"][-1],
             "best_val_accuracy": max(h["val_accuracy"]),
             "final_val_loss": h["val_loss"][-1],

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from fashionnet.errors import ConfigError, FashionNetError
+from fashionnet.runs import RunPaths
 
 BACKENDS = ("tensorflow", "jax", "torch")
 BATCH_SIZE = 300  # the assignment's
@@ -186,25 +187,27 @@ def _rate(n_train: int, seconds: list[float]) -> dict:
 def train_plain(x, y, epochs: int) -> dict:
     """The assignment's code: build, compile('adam', categorical_crossentropy, accuracy), fit on numpy arrays."""
     from fashionnet.model import build_model
+    from fashionnet.recipes import split_sizes
 
     model = build_model()
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     timer = _epoch_timer()
     model.fit(x, y, validation_split=VALIDATION_SPLIT, epochs=epochs, batch_size=BATCH_SIZE, verbose=0,
               callbacks=[timer])  # fmt: skip
-    return _rate(len(x) - int(len(x) * VALIDATION_SPLIT), timer.steady_seconds())
+    return _rate(split_sizes(len(x), VALIDATION_SPLIT)[0], timer.steady_seconds())
 
 
 def train_fashionnet(dataset, limit: int, epochs: int, precision: str = "float32") -> dict:
     """fashionnet.train.train with its callbacks (history, atomic backup, Ctrl-C) into a temporary run folder."""
     from fashionnet.config import TrainConfig
+    from fashionnet.recipes import split_sizes
     from fashionnet.train import train
 
     timer = _epoch_timer()
     config = TrainConfig(epochs=epochs, limit=limit, precision=precision)
     with tempfile.TemporaryDirectory(prefix="fashionnet-bench-") as run:
-        train(config, Path(run) / "run", dataset=dataset, verbose=0, callbacks=[timer])
-    return _rate(limit - int(limit * VALIDATION_SPLIT), timer.steady_seconds())
+        train(config, Path(run) / "run", data=dataset, verbose=0, callbacks=[timer])
+    return _rate(split_sizes(limit, VALIDATION_SPLIT)[0], timer.steady_seconds())
 
 
 def worker_train(args) -> dict:
@@ -269,15 +272,14 @@ def worker_keras_infer(args) -> dict:
 
 
 def worker_edge_infer(args) -> dict:
-    """onnxruntime and LiteRT runners of fashionnet.verify, 1 and 2 threads, on every artifact given."""
-    from fashionnet.verify import OnnxRunner, TfliteRunner
+    """The runners the parity gate verifies (fashionnet.runtimes), 1 and 2 threads, on every artifact given."""
+    from fashionnet.runtimes import open_runner
 
     images = _test_images(args.data_dir)
     out = {}
     for path in map(Path, args.artifacts):
-        runner_class = OnnxRunner if path.suffix == ".onnx" else TfliteRunner
         for threads in (1, 2):
-            runner = runner_class(path, threads=threads)
+            runner = open_runner(path, threads=threads)
             out[f"{path.name}@{threads}"] = {
                 "artifact": path.name,
                 "threads": threads,
@@ -332,7 +334,7 @@ def _edge_rss(run: Path, data_dir) -> dict:
     kit = Path(fashionnet_edge.__file__)  # this checkout's kit (RUN/export/ holds the copy from export time)
     out = {}
     for name in ("model.onnx", "model.int8.onnx"):
-        model = run / "export" / name
+        model = RunPaths(run).export_dir / name
         if not model.is_file():
             continue
         done = run_child([sys.executable, str(kit), str(model), str(images)], timeout=600)
@@ -348,7 +350,7 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
-def _check_backends(text: str | None) -> list[str]:
+def resolve_backends(text: str | None) -> list[str]:
     """--backends, or every installed backend when it is not given."""
     if text is None:
         found = installed_backends()
@@ -369,7 +371,6 @@ def run_benchmark(
     out_dir: Path,
     backends: list[str],
     *,
-    full: bool = False,
     run: Path | None = None,
     data_dir=None,
     settings: Settings | None = None,
@@ -381,7 +382,7 @@ def run_benchmark(
     """Measure everything and write bench.json and bench.md into out_dir; returns the results."""
     from fashionnet.data import find_data_dir
 
-    settings = settings or Settings(full)
+    settings = settings or Settings()
     data_dir = find_data_dir(data_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -409,7 +410,7 @@ def run_benchmark(
         else:
             results["run"] = {"source": str(run)}
         run = Path(run)
-        if not (run / "model.keras").is_file():
+        if not RunPaths(run).model.is_file():
             raise ConfigError(f"--run {run}: no model.keras")
 
         for backend in backends:
@@ -432,7 +433,7 @@ def run_benchmark(
 
             log(f"keras inference {backend} ...")
             data, rss = _worker(
-                ["--worker", "keras-infer", "--data-dir", str(data_dir), "--model", str(run / "model.keras"),
+                ["--worker", "keras-infer", "--data-dir", str(data_dir), "--model", str(RunPaths(run).model),
                  "--latency-runs", str(settings.latency_runs), "--throughput-runs", str(settings.throughput_runs)],
                 backend,
             )  # fmt: skip
@@ -440,7 +441,8 @@ def run_benchmark(
             data["gflops_batch256"] = data["batch256_images_per_second"] * FORWARD_FLOPS / 1e9
             results["keras_inference"][backend] = data
 
-        artifacts = sorted((run / "export").glob("model*.onnx")) + sorted((run / "export").glob("model*.tflite"))
+        exported = RunPaths(run).export_dir
+        artifacts = sorted(exported.glob("model*.onnx")) + sorted(exported.glob("model*.tflite"))
         if artifacts:
             log("edge inference: onnxruntime and LiteRT, 1 and 2 threads ...")
             data, _ = _worker(
@@ -467,7 +469,7 @@ def run_benchmark(
 
 
 def _artifact_facts(run: Path, artifacts: list[Path]) -> dict:
-    parity_path = run / "export" / "parity.json"
+    parity_path = RunPaths(run).parity
     parity = json.loads(parity_path.read_text()) if parity_path.is_file() else {"artifacts": {}}
     facts = {}
     for path in artifacts:
@@ -539,16 +541,19 @@ def _f(x, fmt=".1f") -> str:
 
 
 def format_markdown(r: dict) -> str:
+    from fashionnet.recipes import split_sizes
+
     cpu = r["cpu"]
     s = r["settings"]
+    n_train, n_validation = split_sizes(s["limit"], VALIDATION_SPLIT)
     lines = [
         "# fashionnet bench",
         "",
         f"CPU: {cpu['model_name']} ({cpu['logical_cpus']} logical CPUs, {cpu['ghz']} GHz, "
         f"AVX-512 {'yes' if cpu['avx512'] else 'no'}, AVX-512 BF16 {'yes' if cpu['avx512_bf16'] else 'no'}); "
         f"assumed fp32 peak {cpu['peak_fp32_gflops']} GFLOP/s = {cpu['peak_assumption']}.",
-        f"Model: {r['run']['source']}. Settings: {s['limit']} training images ({int(s['limit'] * 0.8)} train / "
-        f"{s['limit'] - int(s['limit'] * 0.8)} validation), {s['epochs']} epochs (epoch 1 excluded), batch 300, "
+        f"Model: {r['run']['source']}. Settings: {s['limit']} training images ({n_train} train / "
+        f"{n_validation} validation), {s['epochs']} epochs (epoch 1 excluded), batch 300, "
         f"{s['repeats']} repeat(s); latency over {s['latency_runs']} calls, throughput over "
         f"{s['throughput_runs']} batches of 256. FLOP/image: forward {r['flops']['forward_per_image'] / 1e6:.1f} M, "
         f"training {r['flops']['train_per_image'] / 1e6:.1f} M.",

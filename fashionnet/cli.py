@@ -23,14 +23,15 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from fashionnet.config import PRECISIONS, RECIPE_DEFAULTS, RECIPES, TrainConfig
+    from fashionnet.config import PRECISIONS, TrainConfig
+    from fashionnet.recipes import RECIPES
 
     d = TrainConfig()
     p.add_argument("--out", type=user_path, required=True, help="run folder (created; rerun to resume)")
-    p.add_argument("--recipe", choices=RECIPES, default=d.recipe, help="training recipe (default: %(default)s)")
+    p.add_argument("--recipe", choices=list(RECIPES), default=d.recipe, help="training recipe (default: %(default)s)")
 
     def per_recipe(key: str) -> str:
-        return "default: " + ", ".join(f"{RECIPE_DEFAULTS[name][key]} ({name})" for name in RECIPES)
+        return "default: " + ", ".join(f"{recipe.train_defaults()[key]} ({name})" for name, recipe in RECIPES.items())
 
     p.add_argument("--epochs", type=int, default=None, help=per_recipe("epochs"))
     p.add_argument("--batch-size", type=int, default=None, help=per_recipe("batch_size"))
@@ -76,20 +77,16 @@ def cmd_summary(args) -> int:
 
 def cmd_train(args) -> int:
     config = _config_from(args)  # option errors before the slow keras import
-    from fashionnet.pipeline import RunPaths, train_stage
+    from fashionnet import pipeline
 
-    # an explicit `train` of a finished run is refused (RunError) rather than skipped as `reproduce` does
-    train_stage(config, RunPaths(args.out), args.data_dir, force=args.force, skip_done=False)
+    pipeline.train(config, args.out, args.data_dir, force=args.force)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from fashionnet.pipeline import RunPaths, evaluate_stage, plots_stage, report_stage
+    from fashionnet import pipeline
 
-    paths = RunPaths(args.run)
-    evaluate_stage(paths, args.data_dir, force=True)
-    plots_stage(paths, force=True)
-    report_stage(paths)
+    pipeline.evaluate(args.run, args.data_dir)
     return 0
 
 
@@ -98,11 +95,9 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def cmd_export(args) -> int:
-    from fashionnet.pipeline import RunPaths, export_stage, report_stage
+    from fashionnet import pipeline
 
-    paths = RunPaths(args.run)
-    export_stage(paths, _formats(args.formats), args.quantize, args.data_dir, force=True)
-    report_stage(paths)
+    pipeline.export(args.run, _formats(args.formats), args.quantize, args.data_dir)
     return 0
 
 
@@ -113,9 +108,9 @@ def _finish_command(argv: list[str]) -> str:
 
 def cmd_reproduce(args) -> int:
     config = _config_from(args)
-    from fashionnet.pipeline import reproduce
+    from fashionnet import pipeline
 
-    reproduce(
+    pipeline.reproduce(
         config,
         args.out,
         args.data_dir,
@@ -141,10 +136,11 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from fashionnet.bench import _check_backends
+    from fashionnet.bench import resolve_backends
+    from fashionnet.runs import RunPaths
 
-    backends = _check_backends(args.backends)  # option errors before the slow imports
-    if args.run is not None and not (args.run / "model.keras").is_file():
+    backends = resolve_backends(args.backends)  # option errors before the slow imports
+    if args.run is not None and not RunPaths(args.run).model.is_file():
         raise FashionNetError(f"--run {args.run}: no model.keras there (train and export a run first)")
     from fashionnet.bench import Settings, run_benchmark
 
@@ -154,7 +150,7 @@ def cmd_bench(args) -> int:
     if settings.limit < 10:
         raise FashionNetError("--limit must be >= 10 training images")
     command = shlex.join(["fashionnet", *args.argv])
-    results = run_benchmark(args.out, backends, full=args.full, run=args.run, data_dir=args.data_dir,
+    results = run_benchmark(args.out, backends, run=args.run, data_dir=args.data_dir,
                             settings=settings, command=command, test_limit=args.test_limit,
                             log=lambda m: print(m, flush=True))  # fmt: skip
     print((args.out / "bench.md").read_text())

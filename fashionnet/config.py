@@ -8,15 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashionnet.errors import ConfigError
+from fashionnet.recipes import ASSIGNMENT, get_recipe, split_sizes
 
-RECIPES = ("assignment", "improved")
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras.mixed_precision policies; float32 is the assignment
-# Per-recipe defaults of the options a recipe changes (the rest of a recipe lives in fashionnet/recipes.py).
-RECIPE_DEFAULTS = {
-    "assignment": {"epochs": 35, "batch_size": 300, "validation_split": 0.2, "optimizer": "adam"},
-    # improved: the recipe was chosen on the 48,000/12,000 split; its final model trains on all 60,000 images
-    "improved": {"epochs": 30, "batch_size": 128, "validation_split": 0.0, "optimizer": "adamw"},
-}
 
 
 def user_path(value: str | os.PathLike) -> Path:
@@ -26,16 +20,16 @@ def user_path(value: str | os.PathLike) -> Path:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What the assignment's compile() and fit() calls say, plus the seed and a subset size for quick runs."""
+    """The options of a training run: the recipe (by its registered name), what fit() is told, the seed, a subset
+    size for quick runs and the compute precision. The recipe decides the network, the compile settings and the
+    training data (fashionnet.recipes)."""
 
-    recipe: str = "assignment"
-    epochs: int = 35
-    batch_size: int = 300
-    validation_split: float = 0.2  # the last 20% of the training images: 48,000 train / 12,000 validation
+    recipe: str = ASSIGNMENT.name
+    epochs: int = ASSIGNMENT.epochs
+    batch_size: int = ASSIGNMENT.batch_size
+    validation_split: float = ASSIGNMENT.validation_split  # the last fraction of the training images (Keras's)
     seed: int = 42
     limit: int | None = None  # train on the first N training images (quick runs); None = all 60,000
-    optimizer: str = "adam"
-    loss: str = "categorical_crossentropy"
     # opt-in: compute in bfloat16 with float32 weights (keras.mixed_precision); model.keras is saved float32
     precision: str = "float32"
 
@@ -44,8 +38,7 @@ class TrainConfig:
 
     def validate(self, n_available: int | None = None) -> None:
         """Reject options out of range with the option's CLI name, the value and what is allowed."""
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        get_recipe(self.recipe)  # a registered recipe, or ConfigError naming the choices
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -63,19 +56,17 @@ class TrainConfig:
                 raise ConfigError(f"--limit {self.limit} is larger than the {n_available} training images available")
         n = self.limit if self.limit is not None else n_available
         if n is not None:
-            n_train = n - int(n * self.validation_split)
-            if n_train < 1 or (self.validation_split > 0 and int(n * self.validation_split) < 1):
+            n_train, n_validation = split_sizes(n, self.validation_split)
+            if n_train < 1 or (self.validation_split > 0 and n_validation < 1):
                 raise ConfigError(
                     f"--validation-split {self.validation_split} of {n} images leaves "
-                    f"{n_train} for training and {int(n * self.validation_split)} for validation; both must be >= 1"
+                    f"{n_train} for training and {n_validation} for validation; both must be >= 1"
                 )
 
     @classmethod
-    def for_recipe(cls, recipe: str = "assignment", **options) -> TrainConfig:
-        """The recipe's defaults (RECIPE_DEFAULTS), overridden by the options given that are not None."""
-        if recipe not in RECIPES:
-            raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
-        values = {**RECIPE_DEFAULTS[recipe], **{k: v for k, v in options.items() if v is not None}}
+    def for_recipe(cls, recipe: str = ASSIGNMENT.name, **options) -> TrainConfig:
+        """The registered recipe's defaults (Recipe.train_defaults), overridden by the options that are not None."""
+        values = {**get_recipe(recipe).train_defaults(), **{k: v for k, v in options.items() if v is not None}}
         return cls(recipe=recipe, **values)
 
     def to_dict(self) -> dict:
@@ -83,6 +74,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        """to_dict's inverse; an unknown key is refused (older run records are migrated by runs.RunRecord)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

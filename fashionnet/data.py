@@ -150,6 +150,14 @@ def load_data(data_dir: str | os.PathLike | None = None, verify: bool = True) ->
     return load_arrays(find_data_dir(data_dir), verify=verify)
 
 
+DataSource = str | os.PathLike | Dataset | None
+
+
+def dataset_from(data: DataSource = None) -> Dataset:
+    """``data``: arrays already loaded (as load_data returns them), a folder, or None (the look-up order)."""
+    return data if isinstance(data, tuple) else load_data(data)
+
+
 def checksums() -> dict[str, str]:
     """The sha256 of each file's decompressed IDX bytes (what read_checked verifies), by IDX name without .gz."""
     return {spec.name.removesuffix(".gz"): spec.sha256 for spec in FILES.values()}

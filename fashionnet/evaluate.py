@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +11,8 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from fashionnet import data as fdata
-from fashionnet.errors import ModelError
 from fashionnet.model import load as load_keras_model
-from fashionnet.runs import RunPaths, read_json, write_json, write_text
+from fashionnet.runs import RunPaths, read_record_if_any, write_json, write_text
 
 
 @dataclass
@@ -35,28 +33,6 @@ class Evaluation:
                 name: self.report[name]["recall"] for name in fdata.CLASS_NAMES if name in self.report
             },
         }
-
-
-def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a .keras file, with one clear error for missing, truncated or foreign files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file {path} not found")
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ModelError(f"{path} is not a Keras model archive (.keras zip file); it may be truncated")
-    try:
-        model = load_keras_model(path, compile=True)
-    except Exception as exc:  # noqa: BLE001 - keras raises many types for damaged archives
-        raise ModelError(f"{path} could not be loaded as a Keras model: {exc}") from exc
-    expected_in, expected_out = (None, *fdata.IMAGE_SHAPE), (None, fdata.NUM_CLASSES)
-    found_in = tuple(getattr(model, "input_shape", ()) or ())
-    found_out = tuple(getattr(model, "output_shape", ()) or ())
-    if found_in != expected_in or found_out != expected_out:
-        raise ModelError(
-            f"{path} is not a fashionnet model: expected input {expected_in} and output {expected_out}, "
-            f"found {found_in} and {found_out}"
-        )
-    return model
 
 
 def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> Evaluation:
@@ -103,15 +79,17 @@ def read_confusion_csv(path: Path) -> np.ndarray:
     return np.array([[int(v) for v in row.split(",")[1:]] for row in rows])
 
 
-def evaluate_run(run_dir: str | os.PathLike, data_dir=None, dataset=None) -> Evaluation:
-    """Evaluate RUN/model.keras on the official test set and write metrics.json, the CSV and the report."""
+def evaluate_run(run_dir: str | os.PathLike, data: fdata.DataSource = None) -> Evaluation:
+    """Evaluate RUN/model.keras on the official test set and write metrics.json, the CSV and the report.
+
+    ``data``: the arrays already loaded, a folder, or None (see data.dataset_from)."""
     paths = RunPaths(Path(run_dir))
-    model = load_model(paths.model)
-    _, (x_test, y_test) = dataset if dataset is not None else fdata.load_data(data_dir)
+    model = load_keras_model(paths.model, compile=True)  # compiled as saved: test_loss is the run's own loss
+    _, (x_test, y_test) = fdata.dataset_from(data)
     result = evaluate_model(model, x_test, y_test)
     metrics = result.metrics()
-    if paths.config.exists():
-        metrics["backend"] = read_json(paths.config).get("environment", {}).get("backend")
+    if (record := read_record_if_any(paths)) is not None:
+        metrics["backend"] = record.backend
     metrics["evaluated_with_backend"] = keras.backend.backend()
     write_json(paths.metrics, metrics)
     write_text(paths.confusion_csv, confusion_csv(result.confusion))

@@ -30,6 +30,7 @@ import numpy as np
 
 from fashionnet import __version__
 from fashionnet.errors import ExportError, FashionNetError, MissingDependencyError, ModelError, require
+from fashionnet.runs import write_bytes
 
 __all__ = [
     "FORMATS",
@@ -59,9 +60,6 @@ PREPROCESSING = (
 )
 CALIBRATION_IMAGES = 1000  # training images used to calibrate int8 activations (seeded random sample)
 CALIBRATION_SEED = 0
-REFERENCE_BATCH = 500
-EXPORT_DIR = "export"
-REJECTED_DIR = "export.rejected"
 TMP_PREFIX = ".export-tmp-"
 
 
@@ -195,18 +193,11 @@ def _convert_in_tensorflow_process(
 
 
 def _load_for_conversion(model_path: Path):
-    from fashionnet.model import load as load_keras_model
+    from fashionnet.data import IMAGE_SHAPE
+    from fashionnet.model import load
 
-    try:
-        model = load_keras_model(model_path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
-        raise ModelError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
-    if tuple(model.input_shape) != (None, 28, 28, 1) or tuple(model.output_shape) != (None, 10):
-        raise ModelError(
-            f"{model_path}: not a fashionnet model: expected input (None, 28, 28, 1) and output (None, 10), "
-            f"found {model.input_shape} -> {model.output_shape}"
-        )
-    model(np.zeros((1, 28, 28, 1), "float32"), training=False)  # model.export(format="onnx") refuses an uncalled model
+    model = load(model_path)
+    model(np.zeros((1, *IMAGE_SHAPE), "float32"), training=False)  # model.export(format="onnx") refuses it uncalled
     return model
 
 
@@ -243,13 +234,6 @@ def _class_names() -> list[str]:
     return list(CLASS_NAMES)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a hidden sibling and rename: a reader never sees a half-written file under the real name."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
 def _export_onnx(model, path: Path, meta: dict[str, str]) -> None:
     """Keras 3's own ONNX export (tf2onnx underneath), then names, dynamic batch and metadata fixed up."""
     import onnx
@@ -267,7 +251,7 @@ def _export_onnx(model, path: Path, meta: dict[str, str]) -> None:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"{path.name}: onnx.checker rejected the model ({exc})") from exc
-    _write_atomically(path, proto.SerializeToString())
+    write_bytes(path, proto.SerializeToString())
 
 
 def _rename_value(graph, old: str, new: str) -> None:
@@ -329,8 +313,8 @@ def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndar
         pre = Path(scratch) / "pre.onnx"
         raw = Path(scratch) / "int8.onnx"
         try:
-            # ONNX's own shape inference covers this CNN; the symbolic pass (for transformers) needs sympy, which
-            # onnxruntime does not depend on. Measured: the same int8 outputs on all 10,000 test images either way.
+            # ONNX's own shape inference covers this CNN; the symbolic pass needs sympy, which onnxruntime does not
+            # install (docs/export.md: the int8 model's outputs are the same without it)
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
             quantize_static(
                 str(pre),
@@ -361,7 +345,7 @@ def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndar
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"{int8_path.name}: onnx.checker rejected the model ({exc})") from exc
-    _write_atomically(int8_path, proto.SerializeToString())
+    write_bytes(int8_path, proto.SerializeToString())
 
 
 def _export_tflite(model, out_dir: Path, quantize: str | None, calibration_images: np.ndarray | None) -> None:
@@ -411,34 +395,12 @@ def _export_tflite(model, out_dir: Path, quantize: str | None, calibration_image
                 data = convert(int8)
             except Exception as exc:  # noqa: BLE001
                 raise ExportError(f"{name}: TFLite conversion failed ({type(exc).__name__}: {exc})") from exc
-            _write_atomically(out_dir / name, data)
+            write_bytes(out_dir / name, data)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The export stage of a run folder: convert, verify, publish
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _source_backend(run_dir: Path, current: str) -> str:
-    config = run_dir / "config.json"
-    if config.is_file():
-        try:
-            backend = json.loads(config.read_text()).get("backend")
-        except (OSError, ValueError, AttributeError):
-            backend = None
-        if isinstance(backend, str) and backend:
-            return backend
-    return current
-
-
-def _keras_reference(model_path: Path, images: np.ndarray) -> np.ndarray:
-    from fashionnet.model import load as load_keras_model
-
-    try:
-        model = load_keras_model(model_path, compile=False)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
-    return np.asarray(model.predict(images, batch_size=REFERENCE_BATCH, verbose=0), dtype=np.float32)
 
 
 def export_run(
@@ -450,7 +412,10 @@ def export_run(
     limit: int | None = None,
     log=None,
 ) -> dict:
-    """Export RUN/model.keras, verify every artifact against Keras (this process's backend), publish RUN/export/.
+    """Export RUN/model.keras, verify every artifact against Keras, publish RUN/export/.
+
+    The reference is Keras in the backend that trained the run (config.json), computed in a child process when
+    that is not this process's backend (fashionnet/reference.py); the report names both.
 
     ``limit`` verifies on the first N test images only (default: all 10,000). Returns the parity report.
     Progress lines (conversion, then each artifact's verification) go to ``log`` (default: none).
@@ -461,17 +426,20 @@ def export_run(
     import fashionnet_edge
     from fashionnet import console
     from fashionnet.data import load_data, preprocess_images
+    from fashionnet.reference import keras_probabilities
+    from fashionnet.runs import RunPaths, read_record_if_any, recover_dir, swap_dir, write_json, write_text
     from fashionnet.verify import format_report, verify_artifacts
 
     log = log or (lambda message: None)
 
-    run_dir = Path(run_dir)
+    paths = RunPaths(Path(run_dir))
     formats, quantize = _check_options(formats, quantize)
-    model_path = run_dir / "model.keras"
+    model_path = paths.model
     if not model_path.is_file():
-        raise ExportError(f"run {run_dir} has no model.keras; train first")
-    current = _current_backend()
-    source_backend = _source_backend(run_dir, current)
+        raise ExportError(f"run {paths.root} has no model.keras; train first")
+    recover_dir(paths.export_dir)
+    record = read_record_if_any(paths)
+    source_backend = (record.backend if record else None) or _current_backend()
 
     (train_images, _), (test_images, test_labels) = load_data(data_dir)
     if limit is not None:
@@ -481,11 +449,11 @@ def export_run(
     if quantize:
         pick = np.random.default_rng(CALIBRATION_SEED).choice(len(train_images), CALIBRATION_IMAGES, replace=False)
         calibration = preprocess_images(train_images[np.sort(pick)])
-    reference = _keras_reference(model_path, images)
+    reference, reference_backend = keras_probabilities(model_path, images, source_backend)
 
-    staging_root = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=run_dir))
+    staging_root = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=paths.root))
     try:
-        staged = staging_root / EXPORT_DIR
+        staged = staging_root / paths.export_dir.name
         names = ", ".join(artifact_names(formats, quantize))
         log(f"export: converting {model_path.name} to {names}")
         watch = console.Stopwatch()
@@ -499,37 +467,33 @@ def export_run(
                 metadata={"source_backend": source_backend},
             )
             log(f"export: converted in {watch}; verifying each against Keras on {len(images):,} test images")
-            report = verify_artifacts(artifacts, reference, images, test_labels, keras_backend=current, log=log)
+            report = verify_artifacts(
+                artifacts, reference, images, test_labels, keras_backend=reference_backend, log=log
+            )
         report["source_backend"] = source_backend
-        report["run"] = run_dir.name
+        if reference_backend != source_backend:
+            report["reference_note"] = (
+                f"{source_backend} (the training backend) is not installed here: verified against "
+                f"{reference_backend} Keras"
+            )
+        report["run"] = paths.root.name
         report["calibration_images"] = 0 if calibration is None else len(calibration)
-        (staged / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-        (staged / "parity.md").write_text(format_report(report) + "\n")
+        staged_paths = RunPaths(staging_root)  # the staged folder has the export folder's layout
+        write_json(staged_paths.parity, report)
+        write_text(staged_paths.parity_md, format_report(report) + "\n")
         shutil.copy2(fashionnet_edge.__file__, staged / "fashionnet_edge.py")
         if report["passed"]:
-            _publish(staged, run_dir / EXPORT_DIR, staging_root)
-            report["export_dir"] = str(run_dir / EXPORT_DIR)
+            swap_dir(staged, paths.export_dir)
+            report["export_dir"] = str(paths.export_dir)
             return report
-        rejected = run_dir / REJECTED_DIR
-        _publish(staged, rejected, staging_root)
+        swap_dir(staged, paths.export_rejected)
         raise ExportError(
-            "parity check failed: " + "; ".join(report["failures"]) + f" (rejected artifacts kept in {rejected})"
+            "parity check failed: "
+            + "; ".join(report["failures"])
+            + f" (rejected artifacts kept in {paths.export_rejected})"
         )
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
-
-
-def _publish(staged: Path, target: Path, staging_root: Path) -> None:
-    """Swap ``staged`` in as ``target`` by renames on one filesystem; the earlier ``target`` is kept until then."""
-    previous = staging_root / "previous"
-    if target.exists():
-        os.replace(target, previous)
-    try:
-        os.replace(staged, target)
-    except OSError:
-        if previous.exists():
-            os.replace(previous, target)
-        raise
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,17 +1,17 @@
 """Faster jax gradients of two Keras ops for this network (used by the trainer on jax only).
 
-Measured on the 2-core AMD EPYC (Zen 4) build machine: XLA's CPU gradient of ``MaxPooling2D((2, 2))`` (a
-``select_and_scatter``) took ~25% of a jax training step. For a 2x2 window with stride 2 (the assignment's pools)
+XLA's CPU gradient of ``MaxPooling2D((2, 2))`` (a ``select_and_scatter``) is a large share of a jax training step
+(docs/benchmarks.md). For a 2x2 window with stride 2 (the assignment's pools)
 the windows do not overlap, so the gradient is a mask: each window's upstream gradient goes to its *first*
 maximum in row-major order, which is exactly what ``select_and_scatter`` with the ``>=`` selector (jax's
 ``reduce_window`` max rule) does. The forward value is the same ``max`` of the same four numbers. Everything
 else (other pool sizes, strides, padding, layouts) falls back to Keras's own implementation.
 
 Convolution weight gradient: XLA CPU computes conv2's weight gradient (a convolution whose "kernel" is the
-14x14 output gradient and whose feature dimension is the batch) about 4x slower than the forward convolution.
+14x14 output gradient and whose feature dimension is the batch) several times slower than the forward convolution.
 ``conv2d_fast_weight_gradient`` keeps XLA's forward pass and input gradient and computes the weight gradient as
 one matrix product per kernel offset: dW[i, j] = sum over batch and positions of x_shifted(i, j)^T @ dy. This is the
-same sum in a different order, so it matches XLA's gradient to float32 rounding (~1e-6 relative), not bitwise.
+same sum in a different order, so it matches XLA's gradient to float32 rounding, not bitwise.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def fast_conv_weight_gradient():
             and getattr(inputs, "ndim", 0) == 4
             and kernel.ndim == 4
             and inputs.shape[-1] == kernel.shape[2]  # no grouped convolution
-            and kernel.shape[2] >= 8  # conv1 (1 input channel): XLA's own weight gradient measured faster
+            and kernel.shape[2] >= 8  # conv1 (1 input channel): XLA's own is faster
             and kernel.dtype == jnp.float32
             and jnp.asarray(inputs).dtype == jnp.float32
         ):

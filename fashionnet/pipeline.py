@@ -1,6 +1,7 @@
 """A run's stages in order: train -> evaluate -> plots -> export (with its parity gate) -> report.
 
-``reproduce(config, run_dir)`` is what ``fashionnet reproduce`` runs and what Python users call. Each stage is
+The command line only calls this module: ``train``, ``evaluate`` (metrics, plots, report), ``export`` (artifacts,
+parity gate, report) and ``reproduce`` (all of them) give a Python user the same files as the CLI. Each stage is
 skipped when its outputs exist and are newer than its inputs, so rerunning after a failure in evaluation,
 plotting or export does only the stages still missing (training itself resumes from its last completed epoch),
 and a failure after training says which command finishes the run.
@@ -15,10 +16,9 @@ from pathlib import Path
 from fashionnet import console
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
-from fashionnet.runs import RunPaths, read_json
+from fashionnet.runs import RunPaths, read_json, read_record
 
 STAGES = ("train", "evaluate", "plots", "export", "report")
-PARITY = "parity.json"
 
 
 def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
@@ -33,12 +33,6 @@ def is_trained(paths: RunPaths) -> bool:
     return paths.model.is_file() and paths.history.is_file()
 
 
-def option_differences(paths: RunPaths, config: TrainConfig) -> list[str]:
-    """'option: saved -> wanted' for every training option that differs from the run's config.json."""
-    saved = read_json(paths.config).get("config", {}) if paths.config.exists() else {}
-    return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in config.to_dict().items() if saved.get(k) != v]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The stages; each returns True when it did work, False when it found its outputs up to date
 # ---------------------------------------------------------------------------------------------------------------
@@ -49,7 +43,7 @@ def train_stage(
 ) -> bool:
     """Train (or resume); a finished run with the same options is skipped, or refused when not ``skip_done``."""
     if skip_done and is_trained(paths) and not force:
-        diffs = option_differences(paths, config)
+        diffs = read_record(paths).differences(config)
         if diffs:
             raise RunError(
                 f"run {paths.root} was trained with other options ({'; '.join(diffs)}); "
@@ -103,16 +97,15 @@ def plots_stage(paths: RunPaths, *, force=False, log=console.log) -> bool:
 def _export_is_current(paths: RunPaths, formats, quantize) -> bool:
     from fashionnet.export import artifact_names
 
-    parity = paths.export_dir / PARITY
-    if not _newer_than([parity], [paths.model]):
+    if not _newer_than([paths.parity], [paths.model]):
         return False
-    report = read_json(parity)
+    report = read_json(paths.parity)
     return bool(report.get("passed")) and set(artifact_names(formats, quantize)) <= set(report.get("artifacts", {}))
 
 
 def export_stage(paths: RunPaths, formats, quantize, data_dir=None, *, force=False, log=console.log) -> bool:
     if not force and _export_is_current(paths, formats, quantize):
-        log(f"export: done before ({paths.export_dir / PARITY})")
+        log(f"export: done before ({paths.parity})")
         return False
     from fashionnet.export import export_run
     from fashionnet.verify import format_report
@@ -136,8 +129,32 @@ def report_stage(paths: RunPaths, *, log=console.log) -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The whole run
+# What the commands do
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def train(config: TrainConfig, run_dir, data_dir=None, *, force: bool = False, log=console.log) -> RunPaths:
+    """`fashionnet train`: train or resume; a finished run is refused unless ``force``."""
+    paths = RunPaths(Path(run_dir))
+    train_stage(config, paths, data_dir, force=force, skip_done=False, log=log)
+    return paths
+
+
+def evaluate(run_dir, data_dir=None, *, log=console.log) -> RunPaths:
+    """`fashionnet evaluate`: test metrics, confusion matrix and report, the plots, and report.md (always redone)."""
+    paths = RunPaths(Path(run_dir))
+    evaluate_stage(paths, data_dir, force=True, log=log)
+    plots_stage(paths, force=True, log=log)
+    report_stage(paths, log=log)
+    return paths
+
+
+def export(run_dir, formats=("onnx", "tflite"), quantize=None, data_dir=None, *, log=console.log) -> RunPaths:
+    """`fashionnet export`: convert, verify and publish RUN/export/ (always redone), then refresh report.md."""
+    paths = RunPaths(Path(run_dir))
+    export_stage(paths, formats, quantize, data_dir, force=True, log=log)
+    report_stage(paths, log=log)
+    return paths
 
 
 def reproduce(

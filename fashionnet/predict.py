@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet.errors import InputError, ModelError
-from fashionnet_edge import EdgeInputError, EdgeModelError, OnnxClassifier, load_inputs_named
+from fashionnet.runtimes import RUNTIME_SUFFIXES, open_runner, run_batched
+from fashionnet_edge import EdgeInputError, load_inputs_named
 
 __all__ = ["predict", "resolve_model", "MODEL_SUFFIXES"]
 
-MODEL_SUFFIXES = (".keras", ".onnx", ".tflite")
+MODEL_SUFFIXES = (".keras", *RUNTIME_SUFFIXES)
 BATCH = 256
 
 
@@ -22,47 +23,16 @@ def _load_inputs(inputs) -> tuple[np.ndarray, list[str]]:
         raise InputError(str(exc)) from exc
 
 
-def _check_shapes(path: Path, input_shape, output_shape) -> None:
-    if list(input_shape)[1:] != [28, 28, 1] or list(output_shape)[1:] != [10]:
-        raise ModelError(
-            f"{path}: not a fashionnet model: expected input (N, 28, 28, 1) and output (N, 10), "
-            f"found {tuple(input_shape)} -> {tuple(output_shape)}"
-        )
-
-
 def _keras_predictor(path: Path):
-    from fashionnet.model import load as load_keras_model
+    from fashionnet.model import load
 
-    try:
-        model = load_keras_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - zip, h5 and deserialisation errors all mean "not a usable model"
-        raise ModelError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {exc})") from exc
-    _check_shapes(path, model.input_shape, model.output_shape)
+    model = load(path)
     return lambda x: np.asarray(model.predict(x, batch_size=BATCH, verbose=0), dtype=np.float32)
 
 
-def _onnx_predictor(path: Path):
-    from fashionnet.errors import require
-
-    require("onnxruntime", "edge")
-    try:
-        classifier = OnnxClassifier(path)
-    except EdgeModelError as exc:
-        raise ModelError(str(exc)) from exc
-    return lambda x: classifier.predict(x, batch_size=BATCH)
-
-
-def _tflite_predictor(path: Path):
-    from fashionnet.errors import require
-    from fashionnet.verify import TfliteRunner, _run_batched
-
-    require("ai_edge_litert", "export")
-    try:
-        runner = TfliteRunner(path)
-    except Exception as exc:  # noqa: BLE001 - the interpreter raises ValueError/RuntimeError for bad flatbuffers
-        raise ModelError(f"{path}: not a loadable TFLite model ({type(exc).__name__}: {exc})") from exc
-    _check_shapes(path, runner.input["shape_signature"], runner.output["shape_signature"])
-    return lambda x: _run_batched(runner, x, BATCH)
+def _artifact_predictor(path: Path):
+    runner = open_runner(path)
+    return lambda x: run_batched(runner, x, BATCH)
 
 
 def resolve_model(model_path: Path) -> Path:
@@ -96,6 +66,6 @@ def predict(model_path: Path, inputs: list[Path]) -> tuple[np.ndarray, list[str]
     suffix = path.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise ModelError(f"{path}: unsupported model type {suffix or '(none)'}: expected .keras, .onnx or .tflite")
-    run = {".keras": _keras_predictor, ".onnx": _onnx_predictor, ".tflite": _tflite_predictor}[suffix](path)
+    run = _keras_predictor(path) if suffix == ".keras" else _artifact_predictor(path)
     images, names = _load_inputs(inputs)
     return run(images), names

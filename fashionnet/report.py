@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fashionnet.data import CLASS_NAMES
 from fashionnet.evaluate import read_confusion_csv
-from fashionnet.runs import RunPaths, read_json, write_text
+from fashionnet.runs import RunPaths, read_json, read_record, write_text
 
 ASSIGNMENT_ACCURACY = 0.9257
 # What a config value of None means, per setting (a bare "None" in the table reads like a missing value).
@@ -31,8 +31,8 @@ def _metric(key: str, value: float) -> str:
 
 def build_report(run_dir: Path) -> str:
     paths = RunPaths(Path(run_dir))
-    saved = read_json(paths.config)
-    config, env = saved.get("config", {}), saved.get("environment", {})
+    record = read_record(paths)
+    config, env = record.config.to_dict(), record.environment
     history = read_json(paths.history)
     metrics = read_json(paths.metrics)
     out = [f"# fashionnet run `{paths.root.name}`", ""]
@@ -48,7 +48,7 @@ def build_report(run_dir: Path) -> str:
     acc = metrics["test_accuracy"]
     out += ["## Test set", "", f"- test accuracy: **{acc:.4f}** (the assignment reports {ASSIGNMENT_ACCURACY})"]
     out += [f"- test loss: {metrics['test_loss']:.4f}"]
-    if saved.get("recipe", {}).get("test_time_flip"):
+    if record.recipe.get("test_time_flip"):
         out += ["- predictions averaged over each image and its mirror image (flip averaging, saved in model.keras);"]
         out += ["  the training curves above are the plain network's"]
     out += [""]
@@ -58,14 +58,12 @@ def build_report(run_dir: Path) -> str:
     out += ["### Confusion matrix", "", _md_table(header, rows), "", "![confusion matrix](confusion_matrix.png)", ""]
     out += ["### Classification report", "", "```", paths.classification_report.read_text().rstrip(), "```", ""]
 
-    parity_path = paths.export_dir / "parity.json"
-    if parity_path.exists():
+    if paths.parity.exists():
         out += ["## Export", ""]
-        parity_md = paths.export_dir / "parity.md"
-        if parity_md.exists():
-            out += [parity_md.read_text().rstrip(), ""]
+        if paths.parity_md.exists():
+            out += [paths.parity_md.read_text().rstrip(), ""]
         else:
-            out += ["```json", json.dumps(read_json(parity_path), indent=2), "```", ""]
+            out += ["```json", json.dumps(read_json(paths.parity), indent=2), "```", ""]
     return "\n".join(out)
 
 

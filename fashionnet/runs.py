@@ -1,15 +1,21 @@
-"""The run folder's layout and atomic writes: a file appears complete under its real name, or not at all."""
+"""The run folder: its layout (RunPaths), its record (config.json, RunRecord) and atomic writes.
+
+Everything that reads or writes a run goes through here: a file appears complete under its real name or not at
+all, a folder is swapped in whole, and config.json has one versioned schema.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashionnet.errors import RunError
+from fashionnet.config import TrainConfig
+from fashionnet.errors import ConfigError, RunError
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,99 @@ class RunPaths:
     def export_dir(self) -> Path:
         return self.root / "export"
 
+    @property
+    def export_rejected(self) -> Path:
+        """Artifacts that failed the parity gate, kept for inspection beside the good export."""
+        return self.root / "export.rejected"
+
+    @property
+    def parity(self) -> Path:
+        return self.export_dir / "parity.json"
+
+    @property
+    def parity_md(self) -> Path:
+        return self.export_dir / "parity.md"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run record: config.json
+# ---------------------------------------------------------------------------------------------------------------
+
+RECORD_SCHEMA = 2  # 1: no "schema" key (fashionnet 0.1.0 before the record had an owner)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run was trained with: the options, the recipe, and the environment (backend, versions, data)."""
+
+    config: TrainConfig
+    recipe: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str | None:
+        """The Keras backend that trained the run."""
+        return self.environment.get("backend")
+
+    def differences(self, config: TrainConfig) -> list[str]:
+        """'option: recorded -> wanted' for every training option that differs."""
+        saved, wanted = self.config.to_dict(), config.to_dict()
+        return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+
+    def to_json(self) -> dict:
+        return {
+            "schema": RECORD_SCHEMA,
+            "config": self.config.to_dict(),
+            "recipe": self.recipe,
+            "environment": self.environment,
+        }
+
+    @classmethod
+    def from_json(cls, data, source: Path | str = "config.json") -> RunRecord:
+        """Schema 2, or schema 1 (read as 2); anything else is refused with the version or the problem named."""
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+            raise RunError(f"{source}: not a fashionnet run record: expected an object with a 'config' object")
+        schema = data.get("schema", 1)
+        if schema not in (1, RECORD_SCHEMA):
+            raise RunError(
+                f"{source}: run record schema {schema!r}, this fashionnet {_version()} reads schemas 1 and "
+                f"{RECORD_SCHEMA}: use the fashionnet that wrote it"
+            )
+        config = dict(data["config"])
+        environment = dict(data.get("environment") or {})
+        if schema == 1:
+            for legacy in ("optimizer", "loss"):  # schema 1 kept the assignment's compile strings in the config
+                config.pop(legacy, None)
+            if "data_sha256" in environment:
+                checksums = environment.pop("data_sha256")
+                environment["data_sha256_of_decompressed_idx"] = {
+                    name.removesuffix(".gz"): value for name, value in checksums.items()
+                }
+        try:
+            train_config = TrainConfig.from_dict(config)
+        except ConfigError as exc:
+            raise RunError(f"{source}: {exc}") from exc
+        return cls(train_config, dict(data.get("recipe") or {}), environment)
+
+
+def _version() -> str:
+    from fashionnet import __version__
+
+    return __version__
+
+
+def write_record(paths: RunPaths, record: RunRecord) -> Path:
+    return write_json(paths.config, record.to_json())
+
+
+def read_record(paths: RunPaths) -> RunRecord:
+    return RunRecord.from_json(read_json(paths.config), paths.config)
+
+
+def read_record_if_any(paths: RunPaths) -> RunRecord | None:
+    """The record, or None for a folder without config.json (e.g. a model.keras copied in by hand)."""
+    return read_record(paths) if paths.config.exists() else None
+
 
 def ensure_writable_dir(path: Path) -> Path:
     """Create the folder, or say plainly why it cannot hold a run."""
@@ -112,6 +211,30 @@ def atomic_path(path: Path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def swap_dir(staged: Path, target: Path) -> Path:
+    """Put the folder ``staged`` in place of ``target`` by renames on one filesystem; the old ``target`` is kept
+    as ``target.old`` until the new one is in place (``recover_dir`` puts it back after a crash in between)."""
+    previous = target.with_name(target.name + ".old")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        os.replace(target, previous)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if previous.exists():
+            os.replace(previous, target)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+    return target
+
+
+def recover_dir(target: Path) -> None:
+    """After a crash between swap_dir's two renames: the previous folder comes back."""
+    previous = target.with_name(target.name + ".old")
+    if not target.exists() and previous.exists():
+        os.replace(previous, target)
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

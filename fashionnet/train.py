@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import json
 import os
 import platform
 import shutil
@@ -24,7 +23,18 @@ from fashionnet import data as fdata
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, RunError
 from fashionnet.model import flip_averaged
-from fashionnet.runs import RunPaths, atomic_path, ensure_writable_dir, read_json, write_json
+from fashionnet.runs import (
+    RunPaths,
+    RunRecord,
+    atomic_path,
+    ensure_writable_dir,
+    read_json,
+    read_record,
+    recover_dir,
+    swap_dir,
+    write_json,
+    write_record,
+)
 
 BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",), "torch": ("torch",)}
 
@@ -135,31 +145,24 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
 
     def on_train_begin(self, logs=None):
-        previous = self._dir.with_name(self._dir.name + ".old")
-        if not self._dir.exists() and previous.exists():  # killed between the two renames below
-            previous.rename(self._dir)
+        recover_dir(self._dir)  # killed between swap_dir's two renames
         super().on_train_begin(logs)
 
     def _save_model(self):
         staging = self._dir.with_name(self._dir.name + ".new")
-        previous = self._dir.with_name(self._dir.name + ".old")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         self.model.save_weights(str(staging / "latest.weights.h5"), overwrite=True)
         meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        (staging / "training_metadata.json").write_text(json.dumps(meta))
-        shutil.rmtree(previous, ignore_errors=True)
-        if self._dir.exists():
-            self._dir.rename(previous)
-        staging.rename(self._dir)
-        shutil.rmtree(previous, ignore_errors=True)
+        write_json(staging / "training_metadata.json", meta)
+        swap_dir(staging, self._dir)
 
 
 class InterruptBetweenBatches(keras.callbacks.Callback):
     """Ctrl-C raises KeyboardInterrupt between batches, from Keras's own loop.
 
-    Measured: with the jax backend a SIGINT delivered during fit was swallowed inside the data pipeline and the
-    training ran to the end. Here the signal only sets a flag, and the callback raises where nothing catches it.
+    On jax a SIGINT delivered during fit can be swallowed inside the data pipeline (docs/reliability.md). Here the
+    signal only sets a flag, and the callback raises where nothing catches it.
     A second Ctrl-C interrupts at once.
     """
 
@@ -198,11 +201,6 @@ class TrainResult:
     history: dict[str, list[float]]
     paths: RunPaths
     resumed_from_epoch: int
-
-
-def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
-    model.compile(optimizer=config.optimizer, loss=config.loss, metrics=["accuracy"])
-    return model
 
 
 @contextlib.contextmanager
@@ -265,9 +263,7 @@ def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool) -> None:
             "evaluate it, or pass --force to train it again"
         )
     if paths.config.exists() and (paths.backup.exists() or paths.history_partial.exists()):
-        saved = read_json(paths.config).get("config", {})
-        wanted = config.to_dict()
-        diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+        diffs = read_record(paths).differences(config)
         if diffs:
             raise RunError(
                 f"run {paths.root} was started with other options ({'; '.join(diffs)}); "
@@ -275,9 +271,9 @@ def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool) -> None:
             )
 
 
-def load_training_arrays(config: TrainConfig, data_dir=None, dataset=None):
-    """The assignment's preprocessed training arrays, cut to --limit."""
-    (x_train, y_train), _ = dataset if dataset is not None else fdata.load_data(data_dir)
+def load_training_arrays(config: TrainConfig, data: fdata.DataSource = None):
+    """The assignment's preprocessed training arrays, cut to --limit (``data``: see data.dataset_from)."""
+    (x_train, y_train), _ = fdata.dataset_from(data)
     config.validate(n_available=len(x_train))
     if config.limit is not None:
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
@@ -287,10 +283,9 @@ def load_training_arrays(config: TrainConfig, data_dir=None, dataset=None):
 def train(
     config: TrainConfig,
     run_dir: str | os.PathLike,
-    data_dir=None,
+    data: fdata.DataSource = None,
     *,
     force: bool = False,
-    dataset=None,
     verbose: int | None = None,
     recipe: recipes.Recipe | None = None,
     callbacks: list | None = None,
@@ -304,10 +299,10 @@ def train(
     Progress goes to ``log`` (default: stdout), one line per epoch; ``verbose=0`` trains silently.
     """
     recipe = _recipe_for(config, recipe)
-    x, y = load_training_arrays(config, data_dir, dataset)  # data errors before the run folder is created
+    x, y = load_training_arrays(config, data)  # data errors before the run folder is created
     paths = RunPaths(ensure_writable_dir(Path(run_dir)))
     _check_run_state(paths, config, force)
-    write_json(paths.config, {"config": config.to_dict(), "recipe": recipe.to_dict(), "environment": environment()})
+    write_record(paths, RunRecord(config, recipe.to_dict(), environment()))
 
     keras.utils.set_random_seed(config.seed)
     steps = recipes.steps_per_epoch(len(x), config.batch_size, config.validation_split)
@@ -322,10 +317,7 @@ def train(
         model = recipes.build(recipe)
         if config.precision != "float32":
             model = _float32_output(model)
-        if recipe == recipes.ASSIGNMENT:  # exactly as before recipes existed: compile() with the config's strings
-            model = compile_model(model, config)
-        else:
-            model = recipes.compile_for(model, recipe, steps, config.epochs)
+        model = recipes.compile_for(model, recipe, steps, config.epochs)
         try:
             with interrupt.installed():
                 model.fit(

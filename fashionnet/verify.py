@@ -19,9 +19,13 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.runtimes import artifact_format, open_runner, run_batched
 
 __all__ = [
     "ONNX_FP32_TOLERANCE",
@@ -30,8 +34,6 @@ __all__ = [
     "DYNAMIC_BATCH_SIZES",
     "verify_artifacts",
     "format_report",
-    "run_onnx",
-    "run_tflite",
     "artifact_kind",
 ]
 
@@ -50,82 +52,7 @@ LATENCY_RUNS = 50
 
 def artifact_kind(path: Path) -> tuple[str, str]:
     """(format, precision) from the file name: model.onnx -> (onnx, fp32), model.int8.tflite -> (tflite, int8)."""
-    path = Path(path)
-    fmt = {".onnx": "onnx", ".tflite": "tflite"}.get(path.suffix)
-    if fmt is None:
-        raise ValueError(f"{path.name}: not an .onnx or .tflite artifact")
-    return fmt, ("int8" if ".int8." in path.name else "fp32")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Runners
-# --------------------------------------------------------------------------------------------------------------
-
-
-class OnnxRunner:
-    def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: x})[0]
-
-
-class TfliteRunner:
-    """ai_edge_litert Interpreter with the input resized to each batch; int8 interfaces (de)quantized here."""
-
-    def __init__(self, path: Path, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self._batch = None
-
-    def ops(self) -> list[str]:
-        try:
-            return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
-        except Exception:  # noqa: BLE001 - private API; absent means "not inspectable", reported as such
-            return []
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        it = self.interpreter
-        if self._batch != len(x):
-            it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape_signature"][1:]])
-            it.allocate_tensors()
-            self._batch = len(x)
-        if self.input["dtype"] != np.float32:
-            scale, zero = self.input["quantization"]
-            info = np.iinfo(self.input["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input["dtype"])
-        it.set_tensor(self.input["index"], x)
-        it.invoke()
-        out = it.get_tensor(self.output["index"])
-        if self.output["dtype"] != np.float32:
-            scale, zero = self.output["quantization"]
-            out = (out.astype(np.float32) - zero) * scale
-        return out.copy()
-
-
-def _runner(path: Path, threads: int | None = None):
-    return OnnxRunner(path, threads) if artifact_kind(path)[0] == "onnx" else TfliteRunner(path, threads)
-
-
-def _run_batched(runner, images: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([runner(images[i : i + batch]) for i in range(0, len(images), batch)]).astype(np.float32)
-
-
-def run_onnx(path: Path, images: np.ndarray, batch: int = RUN_BATCH, threads: int | None = None) -> np.ndarray:
-    return _run_batched(OnnxRunner(path, threads), images, batch)
-
-
-def run_tflite(path: Path, images: np.ndarray, batch: int = RUN_BATCH, threads: int | None = None) -> np.ndarray:
-    return _run_batched(TfliteRunner(path, threads), images, batch)
+    return artifact_format(path), ("int8" if ".int8." in Path(path).name else "fp32")
 
 
 def call_times(call, x, runs: int, warmup: int = 1) -> list[float]:
@@ -142,7 +69,7 @@ def call_times(call, x, runs: int, warmup: int = 1) -> list[float]:
 
 def _latency_ms(path: Path, image: np.ndarray) -> float:
     """Median wall time of one single-image, single-thread inference (after a warm-up)."""
-    return statistics.median(call_times(_runner(path, threads=1), image, LATENCY_RUNS)) * 1e3
+    return statistics.median(call_times(open_runner(path, threads=1), image, LATENCY_RUNS)) * 1e3
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -159,13 +86,31 @@ def _holds(passed) -> str:
     return "<=" if passed else ">"
 
 
-def _verify_one(name, path, reference, images, labels, keras_pred, tolerances, batch_sizes, measure_latency) -> dict:
+@dataclass(frozen=True)
+class _Gate:
+    """What every artifact is compared with (Keras's probabilities for the images) and how strictly."""
+
+    reference: np.ndarray  # (N, 10) float32
+    images: np.ndarray  # (N, 28, 28, 1) float32
+    labels: np.ndarray  # (N,) int64
+    tolerances: dict
+    batch_sizes: tuple[int, ...]
+    measure_latency: bool
+
+    @property
+    def keras_pred(self) -> np.ndarray:
+        return self.reference.argmax(axis=1)
+
+
+def _verify_one(name: str, path: Path, gate: _Gate) -> dict:
+    reference, images, labels, keras_pred = gate.reference, gate.images, gate.labels, gate.keras_pred
+    tolerances, batch_sizes = gate.tolerances, gate.batch_sizes
     fmt, precision = artifact_kind(path)
     entry = {"file": Path(path).name, "format": fmt, "precision": precision, "size_bytes": Path(path).stat().st_size}
     checks = []
     try:
-        runner = _runner(path)
-        probs = _run_batched(runner, images, RUN_BATCH)
+        runner = open_runner(path)
+        probs = run_batched(runner, images, RUN_BATCH)
     except Exception as exc:  # noqa: BLE001 - an artifact that does not even run fails its gate
         entry.update(passed=False, reason=f"{name}: does not run ({type(exc).__name__}: {exc})", checks=[])
         return entry
@@ -237,7 +182,7 @@ def _verify_one(name, path, reference, images, labels, keras_pred, tolerances, b
     worst, error = 0.0, None
     for size in batch_sizes:
         try:
-            again = _run_batched(_runner(path), part, size)
+            again = run_batched(open_runner(path), part, size)
             worst = max(worst, float(np.abs(again - probs[: len(part)]).max()))
         except Exception as exc:  # noqa: BLE001
             error = f"{type(exc).__name__}: {exc}"
@@ -269,7 +214,7 @@ def _verify_one(name, path, reference, images, labels, keras_pred, tolerances, b
         else:
             ops_text = "op list not inspectable (no Flex/custom op seen)"
         checks.append(_check("builtin_ops", bad, [], not bad, f"{name}: {ops_text}"))
-    if measure_latency:
+    if gate.measure_latency:
         entry["latency_ms_batch1"] = _latency_ms(path, images[:1])
     failed = [c["message"] for c in checks if not c["passed"]]
     entry["checks"] = checks
@@ -305,18 +250,21 @@ def verify_artifacts(
     reference = np.asarray(reference_probs, dtype=np.float32)
     images = np.asarray(images, dtype=np.float32)
     labels = np.asarray(labels).astype(np.int64)
-    if reference.shape != (len(images), 10) or labels.shape != (len(images),) or images.shape[1:] != (28, 28, 1):
+    if (
+        reference.shape != (len(images), NUM_CLASSES)
+        or labels.shape != (len(images),)
+        or images.shape[1:] != IMAGE_SHAPE
+    ):
         raise ValueError(
             f"verify_artifacts: images {images.shape}, reference {reference.shape} and labels {labels.shape} disagree"
         )
-    keras_pred = reference.argmax(axis=1)
     tolerances = {"onnx": onnx_tolerance, "tflite": tflite_tolerance, "int8_drop_points": int8_max_drop_points}
+    gate = _Gate(reference, images, labels, tolerances, tuple(batch_sizes), measure_latency)
+    keras_pred = gate.keras_pred
     entries = {}
     for name, path in artifacts.items():
         started = time.perf_counter()
-        entries[name] = _verify_one(
-            name, Path(path), reference, images, labels, keras_pred, tolerances, batch_sizes, measure_latency
-        )
+        entries[name] = _verify_one(name, Path(path), gate)
         if log is not None:
             log(_progress_line(name, entries[name], time.perf_counter() - started))
     failures = [entry["reason"] for entry in entries.values() if not entry["passed"]]

@@ -41,7 +41,7 @@ def small_run(tmp_path_factory, data_dir, dataset):
     from fashionnet.train import train
 
     run = tmp_path_factory.mktemp("runs") / "small"
-    result = train(TrainConfig(epochs=2, limit=3000, batch_size=100), run, dataset=dataset, verbose=0)
+    result = train(TrainConfig(epochs=2, limit=3000, batch_size=100), run, data=dataset, verbose=0)
     return result
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -36,8 +35,11 @@ def train_tiny_run(tmp_path_factory, dataset) -> Path:
     """RUN/model.keras + config.json: the assignment's model, 1 epoch on 2,000 real training images."""
     import keras
 
+    from fashionnet.config import TrainConfig
     from fashionnet.data import preprocess
     from fashionnet.model import build_model
+    from fashionnet.runs import RunPaths, RunRecord, write_record
+    from fashionnet.train import environment
 
     keras.utils.set_random_seed(0)
     (train_images, train_labels), _ = dataset
@@ -48,7 +50,8 @@ def train_tiny_run(tmp_path_factory, dataset) -> Path:
     run = tmp_path_factory.mktemp("export-runs") / "tiny"
     run.mkdir()
     model.save(run / "model.keras")
-    (run / "config.json").write_text(json.dumps({"backend": keras.backend.backend(), "epochs": 1}))
+    record = RunRecord(TrainConfig(epochs=1, limit=TRAIN_IMAGES, batch_size=100), environment=environment())
+    write_record(RunPaths(run), record)
     return run
 
 

@@ -16,7 +16,7 @@ def test_ablation_records_one_validation_row_per_step_and_keeps_earlier_rows(tmp
     rows = json.loads((tmp_path / "ablation.json").read_text())
     assert set(rows) == {"assignment", "flip"}
     assert rows["assignment"]["params"] == ASSIGNMENT_TOTAL_PARAMS
-    assert rows["flip"]["params"] == 962_036
+    assert rows["flip"]["params"] == recipes.build(recipes.IMPROVED).count_params()
     assert rows["flip"]["recipe"]["augmentation"]["flip"] is True
     assert rows["flip"]["batch_size"] == 128 and rows["assignment"]["batch_size"] == 300
     for row in rows.values():
@@ -28,5 +28,14 @@ def test_ablation_records_one_validation_row_per_step_and_keeps_earlier_rows(tmp
     # each step is a run folder of its own, trained on the training part of the first 1,000 images
     history = json.loads((tmp_path / "flip" / "history.json").read_text())
     assert len(history["val_accuracy"]) == 1
-    assert json.loads((tmp_path / "flip" / "config.json").read_text())["config"]["limit"] == 1000
-    assert recipes.IMPROVED.replace(name="flip") == ablation.STEPS["flip"][0]
+    for step, registered in (("flip", "improved"), ("assignment", "assignment")):
+        config = json.loads((tmp_path / step / "config.json").read_text())["config"]
+        assert (config["limit"], config["recipe"], config["validation_split"]) == (1000, registered, 0.2)
+
+
+def test_every_step_varies_a_registered_recipe():
+    for name, (base, recipe) in ablation.STEPS.items():
+        assert base in recipes.RECIPES, name
+        assert recipe.name == name
+    assert ablation.STEPS["flip"] == ("improved", recipes.IMPROVED.replace(name="flip"))
+    assert ablation.STEPS["bn"].recipe.batch_size == recipes.ASSIGNMENT.batch_size  # the assignment's, batch norm added

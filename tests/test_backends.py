@@ -21,9 +21,9 @@ CROSS_BACKEND_TOLERANCE = 1e-5
 PREDICT = """
 import sys, numpy as np, keras
 from fashionnet.data import load_data, preprocess_images
-from fashionnet.evaluate import load_model
+from fashionnet.model import load
 _, (x, _) = load_data(sys.argv[1])
-model = load_model(sys.argv[2])
+model = load(sys.argv[2])
 np.save(sys.argv[3], np.asarray(model.predict(preprocess_images(x[:2000]), batch_size=500, verbose=0)))
 print(keras.backend.backend())
 """

@@ -70,7 +70,7 @@ def test_bench_defaults_to_the_installed_backends(monkeypatch):
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real_find_spec(name))
-    found = bench._check_backends(None)
+    found = bench.resolve_backends(None)
     assert "torch" not in found and found == [b for b in bench.BACKENDS if real_find_spec(b) and b != "torch"]
     with pytest.raises(bench.ConfigError, match="torch not installed"):
-        bench._check_backends("torch")
+        bench.resolve_backends("torch")

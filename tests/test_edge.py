@@ -259,10 +259,14 @@ def test_classifier_matches_keras_and_validates(exported, dataset, tiny_probs):
     assert json.loads(clf.metadata["class_names"])[0] == "T-shirt/top"
     images = preprocess_images(dataset[1][0][:300])
     np.testing.assert_allclose(clf.predict(images, batch_size=64), tiny_probs[:300], atol=1e-5)
-    with pytest.raises(EdgeInputError, match="float32"):
-        clf.predict(images.astype(np.float64))
-    with pytest.raises(EdgeInputError, match="shape"):
-        clf.predict(images[..., 0])
+    one_batch = clf(images[:64])  # calling it runs one batch in one inference, validated like predict
+    assert one_batch.dtype == np.float32
+    np.testing.assert_array_equal(one_batch, clf.predict(images[:64], batch_size=64))
+    for run in (clf, clf.predict):
+        with pytest.raises(EdgeInputError, match="float32"):
+            run(images.astype(np.float64))
+        with pytest.raises(EdgeInputError, match="shape"):
+            run(images[..., 0])
 
 
 @pytest.mark.slow

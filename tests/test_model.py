@@ -1,8 +1,8 @@
-"""The network is exactly the assignment's: shapes, per-layer parameters, total."""
+"""The network is exactly the assignment's: shapes, per-layer parameters, total; the improved one keeps its shape."""
 
 from __future__ import annotations
 
-from fashionnet.model import ASSIGNMENT_PARAMS, ASSIGNMENT_TOTAL_PARAMS, build_model
+from fashionnet.model import ASSIGNMENT_PARAMS, ASSIGNMENT_TOTAL_PARAMS, build_improved_model, build_model
 from tests.conftest import run_cli
 
 
@@ -24,6 +24,19 @@ def test_output_shapes_and_flatten_size():
     assert shapes["dense"] == (None, 256)
     assert shapes["probabilities"] == (None, 10)
     assert [layer.rate for layer in model.layers if "dropout" in layer.name] == [0.25, 0.5]
+
+
+def test_improved_network_keeps_the_assignment_shape_within_its_budget():
+    model = build_improved_model()
+    assert model.count_params() <= ASSIGNMENT_TOTAL_PARAMS
+    shapes = {layer.name: tuple(layer.output.shape) for layer in model.layers}
+    assert (shapes["pool2"], shapes["flatten"], shapes["probabilities"]) == ((None, 7, 7, 72), (None, 3528), (None, 10))
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 2 and kinds.count("Dense") == 2 and kinds.count("MaxPooling2D") == 2
+    assert kinds.count("BatchNormalization") == 3
+    # a layer followed by batch normalization has no bias: BN's beta is one
+    assert [layer.use_bias for layer in model.layers if hasattr(layer, "use_bias")] == [False, False, False, True]
+    assert build_improved_model(dense_units=200, name="smaller").get_layer("dense").units == 200
 
 
 def test_summary_command_prints_the_total():

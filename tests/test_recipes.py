@@ -1,4 +1,4 @@
-"""The improved recipe: within the assignment's parameter budget, augmentation only in training, end to end."""
+"""Recipes: one registry, one compile path, Keras's split; the improved recipe within the assignment's budget."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from fashionnet import recipes
-from fashionnet.config import RECIPE_DEFAULTS, RECIPES, TrainConfig
+from fashionnet.augment import Augmentation
+from fashionnet.cli import build_parser
+from fashionnet.config import TrainConfig
 from fashionnet.errors import ConfigError
 from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
 from tests.conftest import run_cli
@@ -31,83 +33,115 @@ def layer_types(model) -> set[str]:
     return kinds
 
 
-def test_recipes_are_known_to_the_config_and_the_cli():
-    assert set(RECIPES) == set(recipes.RECIPES) == set(RECIPE_DEFAULTS) == {"assignment", "improved"}
-    assert TrainConfig.for_recipe("assignment") == TrainConfig()  # the assignment's defaults are unchanged
-    improved = TrainConfig.for_recipe("improved")
-    assert (improved.epochs, improved.batch_size, improved.optimizer) == (30, 128, "adamw")
-    assert improved.validation_split == 0.0  # the final model trains on all 60,000 images
-    assert recipes.IMPROVED.augmentation == recipes.Augmentation(flip=True)
-    assert recipes.IMPROVED.test_time_flip is True  # the saved model averages each image with its mirror image
-    assert TrainConfig.for_recipe("improved", epochs=3, batch_size=None).epochs == 3
-    with pytest.raises(ConfigError, match="--recipe must be one of"):
+def test_the_registry_gives_each_recipe_its_training_defaults():
+    for name, recipe in recipes.RECIPES.items():
+        config = TrainConfig.for_recipe(name)
+        assert config.recipe == recipe.name == name
+        assert {key: getattr(config, key) for key in recipes.TRAIN_DEFAULTS} == recipe.train_defaults()
+    assert TrainConfig.for_recipe("assignment") == TrainConfig()  # the config's defaults are the assignment
+    config = TrainConfig.for_recipe("improved", epochs=3, batch_size=None)  # None: the recipe's default
+    assert (config.epochs, config.batch_size) == (3, recipes.IMPROVED.batch_size)
+    with pytest.raises(ConfigError, match="--recipe must be one of assignment, improved, got 'magic'"):
         TrainConfig.for_recipe("magic")
 
 
-def test_improved_network_fits_the_assignment_budget_and_shape():
-    assignment = recipes.build(recipes.ASSIGNMENT)
+def test_cli_help_shows_every_recipe_default():
+    train_help = " ".join(run_cli("train", "--help").stdout.split())
+    assert build_parser().parse_args(["train", "--out", "run"]).recipe == "assignment"
+    for key in recipes.TRAIN_DEFAULTS:
+        for name, recipe in recipes.RECIPES.items():
+            assert f"{getattr(recipe, key)} ({name})" in train_help
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", "run", "--recipe", "augmented"])  # not registered
+
+
+def test_recipe_record_leaves_the_training_defaults_to_the_config():
+    record = recipes.IMPROVED.to_dict()
+    assert record["name"] == "improved" and record["augmentation"]["flip"] is True
+    assert not set(recipes.TRAIN_DEFAULTS) & set(record)
+
+
+def test_improved_network_fits_the_assignment_budget():
+    assert recipes.build(recipes.ASSIGNMENT).count_params() == ASSIGNMENT_TOTAL_PARAMS
     model = recipes.build(recipes.IMPROVED)
-    assert assignment.count_params() == ASSIGNMENT_TOTAL_PARAMS == 964_498
-    assert model.count_params() <= 964_498
-    assert model.count_params() == 962_036
-    kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds.count("Conv2D") == 2 and kinds.count("Dense") == 2 and kinds.count("MaxPooling2D") == 2
-    assert set(kinds) <= INFERENCE_LAYER_TYPES
-    assert tuple(model.output_shape) == (None, 10)
+    assert model.count_params() <= ASSIGNMENT_TOTAL_PARAMS
+    assert model.name == "fashionnet_improved"
+    with pytest.raises(ValueError, match="budget"):
+        recipes.build(recipes.IMPROVED.replace(dense_units=300))
 
 
-def _stripes():
-    """Images whose rows and columns are all different, so any flip or shift is visible."""
-    base = (np.arange(28 * 28, dtype="float32").reshape(28, 28) + 1) / (28 * 28)
-    return np.repeat(base[None, :, :, None], 64, axis=0)
+def _assignment_images(dataset, n=400):
+    from fashionnet.data import preprocess
+
+    (x, y), _ = dataset
+    return preprocess(x[:n], y[:n])
 
 
-def test_flips_are_horizontal_only_and_about_half():
-    x = _stripes()
-    out = recipes.augment_batch(x, recipes.Augmentation(flip=True), np.random.default_rng(0))
-    same = np.all(out == x, axis=(1, 2, 3))
-    mirrored = np.all(out == x[:, :, ::-1], axis=(1, 2, 3))
-    assert np.all(same | mirrored)  # never a vertical flip
-    assert 16 <= mirrored.sum() <= 48
-    assert np.array_equal(x, _stripes())  # the input is not modified
+def test_assignment_compiles_exactly_as_keras_strings_adam_and_categorical_crossentropy(dataset):
+    """The assignment's compile(optimizer="adam", loss="categorical_crossentropy") trains to the same weights."""
+    import keras
+
+    from fashionnet.model import build_model
+
+    x, y = _assignment_images(dataset)
+
+    def trained(compile_):
+        keras.utils.set_random_seed(7)
+        model = build_model()
+        compile_(model)
+        history = model.fit(x, y, batch_size=100, epochs=2, validation_split=0.25, verbose=0).history
+        return model, history
+
+    strings, h_strings = trained(
+        lambda m: m.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    )
+    recipe, h_recipe = trained(lambda m: recipes.compile_for(m, recipes.ASSIGNMENT, steps_per_epoch=3, epochs=2))
+    assert type(recipe.optimizer) is type(strings.optimizer)
+    settings = [{k: v for k, v in m.optimizer.get_config().items() if k != "name"} for m in (recipe, strings)]
+    assert settings[0] == settings[1]  # Keras's Adam defaults (the names differ only to be unique)
+    assert h_recipe == h_strings
+    for a, b in zip(recipe.get_weights(), strings.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
-def test_flip_classes_mirror_only_those_classes():
-    x = np.repeat(_stripes(), 4, axis=0)  # 256 images, labels 0..9 in turn
-    labels = np.arange(len(x)) % 10
-    aug = recipes.Augmentation(flip=True, flip_classes=recipes.MIRROR_SAFE_CLASSES)
-    for y in (labels, np.eye(10, dtype="float32")[labels]):  # class indices or one-hot rows
-        out = recipes.augment_batch(x, aug, np.random.default_rng(3), y)
-        mirrored = np.all(out == x[:, :, ::-1], axis=(1, 2, 3))
-        assert np.all(mirrored | np.all(out == x, axis=(1, 2, 3)))
-        assert not mirrored[np.isin(labels, (5, 7, 9))].any()  # footwear is never mirrored
-        assert 0.3 < mirrored[np.isin(labels, recipes.MIRROR_SAFE_CLASSES)].mean() < 0.7
-    with pytest.raises(ValueError, match="needs the batch's labels"):
-        recipes.augment_batch(x, aug, np.random.default_rng(3))
+def test_fit_arguments_follow_the_augmentation_not_the_name():
+    from fashionnet.augment import AugmentedBatches
+
+    x, y = np.zeros((10, 28, 28, 1), "float32"), np.eye(10, dtype="float32")
+    plain = recipes.fit_arguments(recipes.IMPROVED.replace(augmentation=Augmentation()), x, y, 4, 0.2, seed=0)
+    assert plain == dict(x=x, y=y, batch_size=4, validation_split=0.2)  # Keras's own split and shuffle
+    augmented = recipes.fit_arguments(recipes.IMPROVED.replace(name="assignment"), x, y, 4, 0.2, seed=0)
+    assert isinstance(augmented["x"], AugmentedBatches) and len(augmented["x"]) == 2  # 8 training images
+    assert len(augmented["validation_data"][0]) == 2
 
 
-def test_shifts_move_by_at_most_the_limit_and_fill_with_background():
-    x = _stripes()
-    out = recipes.augment_batch(x, recipes.Augmentation(shift=2), np.random.default_rng(1))
-    assert out.shape == x.shape and out.dtype == np.float32
-    for image in out[:, :, :, 0]:
-        found = [
-            (dy, dx)
-            for dy in range(-2, 3)
-            for dx in range(-2, 3)
-            if np.array_equal(image, np.roll(np.pad(x[0, :, :, 0], 2), (dy, dx), axis=(0, 1))[2:-2, 2:-2])
-        ]
-        assert len(found) == 1
+@pytest.mark.parametrize(("n", "validation_split"), [(7, 0.3), (2, 0.2), (10, 0.25), (60, 0.2)])
+def test_one_split_is_keras_validation_split(n, validation_split):
+    """split_sizes counts what Keras's fit(validation_split=...) trains and validates on."""
+    import keras
 
+    x = np.arange(n, dtype="float32")[:, None]
+    counts = {"train": 0, "validation": 0}
 
-def test_erasing_changes_one_rectangle():
-    x = np.zeros((32, 28, 28, 1), dtype="float32")
-    out = recipes.augment_batch(x, recipes.Augmentation(erase=1.0), np.random.default_rng(2))
-    for image in out[:, :, :, 0]:
-        rows, cols = np.nonzero(image)
-        assert len(rows) > 0
-        box = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-        assert np.all(box > 0) and box.size <= 0.2 * 28 * 28 + 28  # area up to 20% (rounding of the sides)
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            counts["train"] += 1
+
+        def on_test_batch_begin(self, batch, logs=None):
+            counts["validation"] += 1
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, x, batch_size=1, epochs=1, validation_split=validation_split, callbacks=[Count()], verbose=0)
+
+    n_train, n_validation = recipes.split_sizes(n, validation_split)
+    assert (n_train, n_validation) == (counts["train"], counts["validation"])
+    (x_train, _), (x_validation, _) = recipes.split(x, x, validation_split)
+    assert (len(x_train), len(x_validation)) == (n_train, n_validation)
+    assert recipes.steps_per_epoch(n, 1, validation_split) == n_train
+    TrainConfig(limit=n, validation_split=validation_split).validate(n_available=n)  # accepted as Keras accepts it
+    if (n, validation_split) == (7, 0.3):
+        assert n - int(n * validation_split) != n_train  # the formula this replaced: 5 training images, not 4
 
 
 def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path):
@@ -120,9 +154,9 @@ def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= SANITY_FLOOR
 
-    from fashionnet.evaluate import load_model
+    from fashionnet.model import load
 
-    model = load_model(run / "model.keras")
+    model = load(run / "model.keras")
     kinds = layer_types(model)
     allowed = INFERENCE_LAYER_TYPES | (FLIP_AVERAGING_TYPES if recipes.IMPROVED.test_time_flip else set())
     assert kinds <= allowed, kinds - allowed
@@ -132,14 +166,14 @@ def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path
 
 def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
     """Flips, shifts and erasing happen in the data pipeline: the saved model has no augmentation layer."""
-    from fashionnet.evaluate import load_model
+    from fashionnet.model import load
     from fashionnet.train import train
 
     config = TrainConfig.for_recipe("improved", epochs=1, limit=600)
-    result = train(config, tmp_path / "augmented", dataset=dataset, recipe=recipes.AUGMENTED, verbose=0)
+    result = train(config, tmp_path / "augmented", data=dataset, recipe=recipes.AUGMENTED, verbose=0)
     saved = json.loads((tmp_path / "augmented" / "config.json").read_text())
     assert saved["recipe"]["augmentation"] == {**saved["recipe"]["augmentation"], "flip": True, "erase": 0.5}
-    model = load_model(result.paths.model)
+    model = load(result.paths.model)
     kinds = {type(layer).__name__ for layer in model.layers}
     assert kinds <= INFERENCE_LAYER_TYPES, kinds - INFERENCE_LAYER_TYPES
     assert model.count_params() == 962_036
@@ -148,19 +182,20 @@ def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
 def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
     """Training sees the plain network; the saved model averages each image with its mirror image."""
     from fashionnet.data import preprocess_images
-    from fashionnet.evaluate import evaluate_run, load_model
+    from fashionnet.evaluate import evaluate_run
+    from fashionnet.model import load
     from fashionnet.report import build_report
     from fashionnet.train import train
 
     config = TrainConfig.for_recipe("improved", epochs=1, limit=2000, validation_split=0.2)
     recipe = recipes.IMPROVED.replace(test_time_flip=True)
-    result = train(config, tmp_path / "tta", dataset=dataset, recipe=recipe, verbose=0)
+    result = train(config, tmp_path / "tta", data=dataset, recipe=recipe, verbose=0)
     assert "val_accuracy" in result.history  # the validation curve is the plain network's, measured during fit
-    model = load_model(result.paths.model)
+    model = load(result.paths.model)
     assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "HorizontalFlip", "Sequential", "Average"]
     assert layer_types(model) <= INFERENCE_LAYER_TYPES | FLIP_AVERAGING_TYPES
     assert model.count_params() == 962_036
     x = preprocess_images(dataset[1][0][:200])
     np.testing.assert_allclose(model.predict(x[:, :, ::-1], verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    assert evaluate_run(tmp_path / "tta", dataset=dataset).test_accuracy >= SANITY_FLOOR
+    assert evaluate_run(tmp_path / "tta", data=dataset).test_accuracy >= SANITY_FLOOR
     assert "averaged over each image and its mirror image" in build_report(tmp_path / "tta")

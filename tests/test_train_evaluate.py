@@ -9,7 +9,7 @@ import pytest
 
 from fashionnet.config import TrainConfig
 from fashionnet.errors import ModelError, RunError
-from fashionnet.evaluate import crosstab_text, evaluate_run, load_model
+from fashionnet.evaluate import crosstab_text, evaluate_run
 from fashionnet.runs import read_json
 from fashionnet.train import train
 
@@ -19,7 +19,7 @@ ACCURACY_FLOOR = 0.72
 
 
 def test_short_training_beats_the_floor(small_run, dataset):
-    result = evaluate_run(small_run.paths.root, dataset=dataset)
+    result = evaluate_run(small_run.paths.root, data=dataset)
     assert result.test_accuracy > ACCURACY_FLOOR
     metrics = read_json(small_run.paths.metrics)
     assert metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
@@ -40,7 +40,7 @@ def test_history_has_every_epoch_and_the_split_is_the_assignments(small_run):
 
 
 def test_confusion_matrix_is_consistent_with_accuracy(small_run, dataset):
-    result = evaluate_run(small_run.paths.root, dataset=dataset)
+    result = evaluate_run(small_run.paths.root, data=dataset)
     confusion = result.confusion
     assert confusion.shape == (10, 10) and confusion.sum() == 10000
     assert confusion.sum(axis=1).tolist() == [1000] * 10  # rows are the true labels
@@ -58,7 +58,7 @@ def test_confusion_matrix_is_consistent_with_accuracy(small_run, dataset):
 def test_finished_run_is_not_retrained_by_accident(small_run, dataset):
     before = small_run.paths.model.stat().st_mtime_ns
     with pytest.raises(RunError, match="already trained.*--force"):
-        train(TrainConfig(epochs=2, limit=3000, batch_size=100), small_run.paths.root, dataset=dataset, verbose=0)
+        train(TrainConfig(epochs=2, limit=3000, batch_size=100), small_run.paths.root, data=dataset, verbose=0)
     assert small_run.paths.model.stat().st_mtime_ns == before
 
 
@@ -68,22 +68,40 @@ def test_resuming_with_other_options_is_refused(tmp_path, dataset):
     (run / "config.json").write_text('{"config": {"epochs": 35, "limit": 3000}}')
     (run / "history.partial.json").write_text('{"loss": [1.0]}')
     with pytest.raises(RunError, match=r"other options \(.*epochs: 35 -> 2"):
-        train(TrainConfig(epochs=2, limit=3000), run, dataset=dataset, verbose=0)
+        train(TrainConfig(epochs=2, limit=3000), run, data=dataset, verbose=0)
 
 
 def test_model_loading_errors(tmp_path, small_run):
-    with pytest.raises(ModelError, match="not found"):
-        load_model(tmp_path / "missing.keras")
+    """fashionnet.model.load: every failure is a ModelError naming the file; a model is loaded only if it fits."""
+    import re
+    import zipfile
+
+    import keras
+
+    from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
+    from fashionnet.model import load
+
+    missing = tmp_path / "missing.keras"
+    with pytest.raises(ModelError, match=re.escape(f"model file {missing} not found")):
+        load(missing)
     truncated = tmp_path / "truncated.keras"
     truncated.write_bytes(small_run.paths.model.read_bytes()[:5000])
     with pytest.raises(ModelError, match="truncated"):
-        load_model(truncated)
-    import keras
-
-    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    other.save(tmp_path / "other.keras")
-    with pytest.raises(ModelError, match=r"not a fashionnet model: expected input \(None, 28, 28, 1\)"):
-        load_model(tmp_path / "other.keras")
+        load(truncated)
+    foreign_zip = tmp_path / "notes.keras"
+    with zipfile.ZipFile(foreign_zip, "w") as archive:
+        archive.writestr("notes.txt", "not a model")
+    with pytest.raises(ModelError, match=re.escape(f"{foreign_zip} could not be loaded as a Keras model")):
+        load(foreign_zip)
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(other)
+    with pytest.raises(ModelError, match="not a fashionnet model") as info:
+        load(other)
+    message = str(info.value)
+    assert str(other) in message
+    assert f"expected input {(None, *IMAGE_SHAPE)} and output {(None, NUM_CLASSES)}" in message
+    assert f"found {(None, 4)} and {(None, 2)}" in message
+    assert load(small_run.paths.model).output_shape == (None, NUM_CLASSES)
 
 
 def test_progress_lines_give_each_epoch_its_time_and_the_time_left():

@@ -1,0 +1,71 @@
+"""The parity gate's reference: Keras's own probabilities for the test images, in the backend that trained the run.
+
+A run trained on jax or torch is exported by a tensorflow process (the converters trace TensorFlow graphs); its
+artifacts are still checked against the training backend's Keras, computed here in a child process started with
+that backend. When that backend is not installed, the caller's backend stands in and the report says so.
+
+    python -m fashionnet.reference MODEL IMAGES.npy OUT.npy     (run with KERAS_BACKEND set)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fashionnet.errors import ExportError, FashionNetError
+
+BATCH = 500
+
+
+def current_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def _in_this_process(model_path: Path, images: np.ndarray) -> np.ndarray:
+    from fashionnet.model import load
+
+    model = load(model_path, compile=False)
+    return np.asarray(model.predict(images, batch_size=BATCH, verbose=0), dtype=np.float32)
+
+
+def keras_probabilities(model_path: Path, images: np.ndarray, backend: str | None = None) -> tuple[np.ndarray, str]:
+    """(probabilities (N, 10) float32, the backend that computed them): ``backend`` when installed, else this one."""
+    here = current_backend()
+    if backend in (None, here) or importlib.util.find_spec(backend) is None:
+        return _in_this_process(Path(model_path), images), here
+    with tempfile.TemporaryDirectory(prefix="fashionnet-reference-") as scratch:
+        given, out = Path(scratch) / "images.npy", Path(scratch) / "probabilities.npy"
+        np.save(given, images)
+        done = subprocess.run(
+            [sys.executable, "-m", "fashionnet.reference", str(model_path), str(given), str(out)],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if line.startswith("fashionnet.reference: ")]
+            reason = lines[-1].split(": ", 1)[1] if lines else done.stderr.strip().splitlines()[-1:]
+            raise ExportError(f"{model_path}: Keras reference on {backend} failed (exit {done.returncode}): {reason}")
+        return np.load(out), backend
+
+
+def main(argv: list[str] | None = None) -> int:
+    model, images, out = (argv if argv is not None else sys.argv[1:])[:3]
+    try:
+        np.save(out, _in_this_process(Path(model), np.load(images)))
+    except FashionNetError as exc:
+        print(f"fashionnet.reference: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
