@@ -1,8 +1,7 @@
 """Training-data augmentation in numpy: the same on every backend, and never part of the saved network.
 
-``Augmentation`` says what to change, ``augment_batch`` changes one batch, ``AugmentedBatches`` feeds
-``model.fit`` shuffled, augmented batches. Importing this module does not import keras (the recipe registry, and
-through it the config and the CLI's help, import it): ``AugmentedBatches`` is defined on first use.
+``Augmentation`` says what to change, ``augment_batch`` changes one batch; ``fashionnet.batches`` feeds them to
+``model.fit``. No keras here: the recipe registry, and through it the config and the CLI's help, import this.
 """
 
 from __future__ import annotations
@@ -67,45 +66,3 @@ def augment_batch(
                     x[i, top : top + eh, left : left + ew] = rng.random((eh, ew, x.shape[3]), dtype=np.float32)
                     break
     return x.astype("float32", copy=False)
-
-
-def _define_augmented_batches() -> type:
-    import keras
-
-    class AugmentedBatches(keras.utils.PyDataset):
-        """Shuffled, augmented training batches; epoch e uses numpy's generator seeded with (seed, e)."""
-
-        def __init__(self, x, y, batch_size: int, augmentation: Augmentation, seed: int, **kwargs):
-            super().__init__(**kwargs)
-            self.x, self.y, self.batch_size, self.augmentation, self.seed = x, y, batch_size, augmentation, seed
-            self.epoch = 0
-            self._new_epoch()
-
-        def _new_epoch(self):
-            self.rng = np.random.default_rng((self.seed, self.epoch))
-            self.order = self.rng.permutation(len(self.x))
-
-        def __len__(self):
-            return math.ceil(len(self.x) / self.batch_size)
-
-        def __getitem__(self, index):
-            ids = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-            x = self.x[ids]
-            if self.augmentation.active:
-                x = augment_batch(x, self.augmentation, self.rng, self.y[ids])
-            return x, self.y[ids]
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self._new_epoch()
-
-    AugmentedBatches.__module__, AugmentedBatches.__qualname__ = __name__, "AugmentedBatches"
-    return AugmentedBatches
-
-
-def __getattr__(name: str):
-    # PEP 562: AugmentedBatches subclasses keras.utils.PyDataset, so it is defined (once) when first asked for.
-    if name == "AugmentedBatches":
-        globals()[name] = cls = _define_augmented_batches()
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

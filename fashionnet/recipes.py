@@ -196,11 +196,11 @@ def fit_arguments(recipe: Recipe, x, y, batch_size: int, validation_split: float
     """Keyword arguments for model.fit.
 
     Without augmentation: the arrays and Keras's own validation_split and shuffling. With augmentation: shuffled,
-    augmented batches of the training part (augment.AugmentedBatches) and the validation part as validation_data.
+    augmented batches of the training part (batches.AugmentedBatches) and the validation part as validation_data.
     """
     if not recipe.augmentation.active:
         return dict(x=x, y=y, batch_size=batch_size, validation_split=validation_split)
-    from fashionnet.augment import AugmentedBatches
+    from fashionnet.batches import AugmentedBatches
 
     (x_train, y_train), validation = split(x, y, validation_split)
     batches = AugmentedBatches(x_train, y_train, batch_size, recipe.augmentation, seed)

@@ -67,7 +67,7 @@ def test_erasing_changes_one_rectangle():
 
 
 def test_augmented_batches_cover_every_image_once_per_epoch_in_a_new_order():
-    from fashionnet.augment import AugmentedBatches
+    from fashionnet.batches import AugmentedBatches
 
     x = np.arange(10, dtype="float32").reshape(10, 1, 1, 1)
     batches = AugmentedBatches(x, np.arange(10), batch_size=4, augmentation=Augmentation(), seed=0)

@@ -105,7 +105,7 @@ def test_assignment_compiles_exactly_as_keras_strings_adam_and_categorical_cross
 
 
 def test_fit_arguments_follow_the_augmentation_not_the_name():
-    from fashionnet.augment import AugmentedBatches
+    from fashionnet.batches import AugmentedBatches
 
     x, y = np.zeros((10, 28, 28, 1), "float32"), np.eye(10, dtype="float32")
     plain = recipes.fit_arguments(recipes.IMPROVED.replace(augmentation=Augmentation()), x, y, 4, 0.2, seed=0)
