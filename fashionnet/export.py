@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet import __version__
-from fashionnet.errors import ExportError, FashionNetError, MissingDependencyError, ModelError, require
+from fashionnet.errors import ExportError, MissingDependencyError, ModelError, child_main, raise_from_child, require
 from fashionnet.runs import write_bytes
 
 __all__ = [
@@ -60,6 +60,7 @@ PREPROCESSING = (
 )
 CALIBRATION_IMAGES = 1000  # training images used to calibrate int8 activations (seeded random sample)
 CALIBRATION_SEED = 0
+CHILD = "fashionnet.export"  # the conversion child's name in its error lines
 TMP_PREFIX = ".export-tmp-"
 
 
@@ -182,14 +183,7 @@ def _convert_in_tensorflow_process(
             command += ["--quantize", quantize, "--calibration", str(calibration)]
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.startswith("fashionnet.export: ")]
-        message = lines[-1].split(": ", 2)[-1] if lines else "\n".join(done.stderr.strip().splitlines()[-15:])
-        if done.returncode == MissingDependencyError.exit_code:
-            raise MissingDependencyError(message)
-        if done.returncode == ModelError.exit_code:
-            raise ModelError(message)
-        raise ExportError(f"conversion in the tensorflow process failed (exit {done.returncode}): {message}")
+    raise_from_child(CHILD, done, "conversion in the tensorflow process failed")
 
 
 def _load_for_conversion(model_path: Path):
@@ -510,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", type=Path, default=None, help=".npy of (N,28,28,1) float32 images")
     parser.add_argument("--metadata", default="{}", help="JSON object of extra ONNX metadata")
     args = parser.parse_args(argv)
-    try:
+
+    def convert() -> None:
         if _current_backend() != "tensorflow":
             raise ExportError(f"python -m fashionnet.export needs KERAS_BACKEND=tensorflow, not {_current_backend()}")
         formats, quantize = _check_options(args.formats, args.quantize)
@@ -518,10 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_export_dependencies(in_process=True)
         args.out_dir.mkdir(parents=True, exist_ok=True)
         _convert(args.model, args.out_dir, formats, quantize, calibration, json.loads(args.metadata))
-    except FashionNetError as exc:
-        print(f"fashionnet.export: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+
+    return child_main(CHILD, convert)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionnet.errors import ExportError, FashionNetError
+from fashionnet.errors import child_main, raise_from_child
 
 BATCH = 500
+CHILD = "fashionnet.reference"  # the child's name in its error lines
 
 
 def current_backend() -> str:
@@ -50,21 +51,13 @@ def keras_probabilities(model_path: Path, images: np.ndarray, backend: str | Non
             capture_output=True,
             text=True,
         )
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if line.startswith("fashionnet.reference: ")]
-            reason = lines[-1].split(": ", 1)[1] if lines else done.stderr.strip().splitlines()[-1:]
-            raise ExportError(f"{model_path}: Keras reference on {backend} failed (exit {done.returncode}): {reason}")
+        raise_from_child(CHILD, done, f"{model_path}: Keras reference on {backend} failed")
         return np.load(out), backend
 
 
 def main(argv: list[str] | None = None) -> int:
     model, images, out = (argv if argv is not None else sys.argv[1:])[:3]
-    try:
-        np.save(out, _in_this_process(Path(model), np.load(images)))
-    except FashionNetError as exc:
-        print(f"fashionnet.reference: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+    return child_main(CHILD, lambda: np.save(out, _in_this_process(Path(model), np.load(images))))
 
 
 if __name__ == "__main__":

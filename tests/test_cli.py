@@ -49,6 +49,7 @@ def test_reproduce_end_to_end_on_limited_data(tmp_path):
     assert again.returncode == 7 and "already trained" in again.stderr and "Traceback" not in again.stderr
 
 
+@pytest.mark.backend_agnostic
 def test_help_lists_every_command():
     proc = run_cli("--help")
     assert proc.returncode == 0
@@ -56,6 +57,7 @@ def test_help_lists_every_command():
         assert command in proc.stdout
 
 
+@pytest.mark.backend_agnostic
 def test_version_and_every_subcommand_described():
     from fashionnet import __version__
 
@@ -69,6 +71,7 @@ def test_version_and_every_subcommand_described():
         assert "run folder (made by" in run_cli(command, "--help").stdout, command
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -85,6 +88,7 @@ def test_options_out_of_range(tmp_path, options, message):
     assert len(proc.stderr.strip().splitlines()) == 1 or "fashionnet: error:" in proc.stderr.splitlines()[-1]
 
 
+@pytest.mark.backend_agnostic
 def test_missing_data_folder(tmp_path):
     proc = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "nodata"))
     assert proc.returncode == 3
@@ -93,6 +97,7 @@ def test_missing_data_folder(tmp_path):
     assert not (tmp_path / "run").exists(), "a failed command left an empty run folder behind"
 
 
+@pytest.mark.backend_agnostic
 def test_relative_paths_mean_the_same_in_every_folder(tmp_path):
     """FASHIONNET_DATA, --data-dir and --out relative to where the command runs, as the README types them."""
     work = tmp_path / "work"
@@ -107,11 +112,13 @@ def test_relative_paths_mean_the_same_in_every_folder(tmp_path):
     assert f"model saved to {work / 'runs' / 'r' / 'model.keras'}" in done.stdout
 
 
+@pytest.mark.backend_agnostic
 def test_evaluate_without_a_model(tmp_path):
     proc = run_cli("evaluate", str(tmp_path))
     assert proc.returncode == 4 and f"model file {tmp_path / 'model.keras'} not found" in proc.stderr
 
 
+@pytest.mark.backend_agnostic
 def test_run_folder_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -121,6 +128,7 @@ def test_run_folder_that_cannot_be_created(tmp_path):
     assert proc.returncode == 7 and "is not a folder" in proc.stderr
 
 
+@pytest.mark.backend_agnostic
 def test_debug_shows_the_traceback(tmp_path):
     proc = run_cli("--debug", "evaluate", str(tmp_path))
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ModelError" in proc.stderr

@@ -17,6 +17,8 @@ import fashionnet_edge as edge
 from fashionnet_edge import EdgeInputError, format_predictions, load_image, load_inputs
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
+
 PIL = pytest.importorskip("PIL.Image")
 
 

@@ -14,6 +14,8 @@ from fashionnet.errors import DataError, RunError
 from fashionnet.runs import RunPaths
 from tests.conftest import real_data_dir
 
+pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
+
 QUICK = TrainConfig(epochs=1, limit=600, batch_size=100)
 
 
