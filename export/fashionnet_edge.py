@@ -387,8 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("inputs", nargs="+", help=INPUTS_HELP)
     add_output_options(parser)
-    # 64, not 256: onnxruntime's arena grows with the batch (conv1's output alone is 100 KB per image); measured on
-    # the 10,000 test images: peak RSS 175 MB at 256, 120 MB at 64, same throughput within noise (docs/benchmarks.md)
+    # small batches: onnxruntime's arena grows with the batch, throughput does not (docs/benchmarks.md)
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per inference (default 64)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all)")
     args = parser.parse_args(argv)
