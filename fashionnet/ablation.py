@@ -62,11 +62,6 @@ def accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(p, axis=1) == np.argmax(y, axis=1)))
 
 
-def flip_averaged_accuracy(network, x, y) -> float:
-    """Validation accuracy of model.flip_averaged(network): the mean prediction for an image and its mirror image."""
-    return accuracy(flip_averaged(network), x, y)
-
-
 def main(argv=None) -> int:
     from fashionnet.runs import read_json, write_json
     from fashionnet.train import load_training_arrays, train
@@ -99,7 +94,7 @@ def main(argv=None) -> int:
             limit=args.limit,
         )
         started = time.perf_counter()
-        result = train(config, args.out / name, data=dataset, recipe=recipe, verbose=2, force=True)
+        result = train(config, args.out / name, data=dataset, recipe=recipe, force=True)
         h = result.history
         rows[name] = {
             "epochs": args.epochs,
