@@ -69,8 +69,14 @@ def test_bench_defaults_to_the_installed_backends(monkeypatch):
     from fashionnet import bench
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real_find_spec(name))
-    found = bench.resolve_backends(None)
-    assert "torch" not in found and found == [b for b in bench.BACKENDS if real_find_spec(b) and b != "torch"]
-    with pytest.raises(bench.ConfigError, match="torch not installed"):
-        bench.resolve_backends("torch")
+    installed = [b for b in bench.BACKENDS if real_find_spec(b) is not None]
+    assert bench.resolve_backends(None) == installed
+    hidden = installed[0]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == hidden else real_find_spec(name))
+    if installed[1:]:
+        assert bench.resolve_backends(None) == installed[1:]
+    else:
+        with pytest.raises(bench.ConfigError, match=r"no Keras backend installed: install one of fashionnet\[tensor"):
+            bench.resolve_backends(None)
+    with pytest.raises(bench.ConfigError, match=f"{hidden} not installed"):
+        bench.resolve_backends(hidden)
