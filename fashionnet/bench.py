@@ -36,6 +36,10 @@ from pathlib import Path
 from fashionnet.errors import ConfigError, FashionNetError
 from fashionnet.runs import RunPaths
 
+# without --run: the model whose artifacts are timed; not tied to --limit, so its int8 export passes the gate even
+# when the training measurements use a few hundred images
+TINY_RUN_IMAGES = 3000
+
 BACKENDS = ("tensorflow", "jax", "torch")
 BATCH_SIZE = 300  # the assignment's
 VALIDATION_SPLIT = 0.2
@@ -404,9 +408,9 @@ def run_benchmark(
             log("no --run: training a tiny model (1 epoch) and exporting it (fp32 + int8) ...")
             run = Path(scratch) / "run"
             tiny = ["--worker", "tiny-run", "--data-dir", str(data_dir), "--model", str(run),
-                    "--limit", str(min(settings.limit, 3000))]  # fmt: skip
+                    "--limit", str(TINY_RUN_IMAGES)]  # fmt: skip
             _worker(tiny + (["--test-limit", str(test_limit)] if test_limit else []), os.environ.get("KERAS_BACKEND"))
-            results["run"] = {"source": "tiny model trained by bench: 1 epoch on " + str(min(settings.limit, 3000))}
+            results["run"] = {"source": f"tiny model trained by bench: 1 epoch on {TINY_RUN_IMAGES} images"}
         else:
             results["run"] = {"source": str(run)}
         run = Path(run)

@@ -24,7 +24,7 @@ def test_bench_tiny_mode_writes_well_formed_results(tmp_path):
     backend = keras.backend.backend()
     out = tmp_path / "bench"
     proc = run_cli("bench", "--out", str(out), "--backends", backend, "--limit", "300", "--epochs", "2",
-                   "--latency-runs", "5", "--throughput-runs", "2", "--test-limit", "300", timeout=600)  # fmt: skip
+                   "--latency-runs", "5", "--throughput-runs", "2", "--test-limit", "2000", timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "bench.json").read_text())
     assert {"cpu", "settings", "training", "keras_inference", "edge_inference", "artifacts", "edge_predictor",
