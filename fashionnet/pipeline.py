@@ -18,8 +18,6 @@ from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
 from fashionnet.runs import RunPaths, read_json, read_record
 
-STAGES = ("train", "evaluate", "plots", "export", "report")
-
 
 def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
     """Every output exists and none is older than any existing input (make's rule)."""
