@@ -423,6 +423,7 @@ def export_run(
     from fashionnet.reference import keras_probabilities
     from fashionnet.runs import RunPaths, read_record_if_any, recover_dir, swap_dir, write_json, write_text
     from fashionnet.verify import format_report, verify_artifacts
+    from fashionnet.web import write_web_kit
 
     log = log or (lambda message: None)
 
@@ -476,6 +477,8 @@ def export_run(
         write_json(staged_paths.parity, report)
         write_text(staged_paths.parity_md, format_report(report) + "\n")
         shutil.copy2(fashionnet_edge.__file__, staged / "fashionnet_edge.py")
+        if "onnx" in formats:
+            write_web_kit(staged, report, test_images, test_labels)
         if report["passed"]:
             swap_dir(staged, paths.export_dir)
             report["export_dir"] = str(paths.export_dir)

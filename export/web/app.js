@@ -1,0 +1,215 @@
+// The page: choose a model, classify the bundled test images or a photo. window.fashionnet is its API for
+// scripts (the tests and `fashionnet bench --web` drive the page through it).
+import { Classifier, CLASS_COUNT, IMAGE_PIXELS, ORT_VERSION } from "./classifier.js";
+import { decodeImage, toModelInput } from "./preprocess.js";
+
+const $ = (id) => document.getElementById(id);
+const classifiers = new Map(); // model key -> Promise<Classifier>
+let kit = null;
+
+function showMessage(text) {
+  $("message").textContent = text;
+  $("message").hidden = !text;
+}
+
+function fromBase64(text) {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+function modelEntry(key) {
+  const entry = kit.models.find((m) => m.key === key);
+  if (!entry) throw new Error(`no model "${key}" in kit.json (found ${kit.models.map((m) => m.key).join(", ")})`);
+  return entry;
+}
+
+/** The Classifier for a model key, loaded once; a failed load is reported and retried on the next call. */
+function classifier(key) {
+  if (!classifiers.has(key)) {
+    const url = new URL(modelEntry(key).file, document.baseURI).href;
+    const loading = Classifier.load(url);
+    loading.catch(() => classifiers.delete(key));
+    classifiers.set(key, loading);
+  }
+  return classifiers.get(key);
+}
+
+function selectedModel() {
+  return document.querySelector('input[name="model"]:checked').value;
+}
+
+function drawGrey(canvas, greyLevels) {
+  const image = new ImageData(28, 28);
+  for (let i = 0; i < IMAGE_PIXELS; i++) {
+    image.data.set([greyLevels[i], greyLevels[i], greyLevels[i], 255], 4 * i);
+  }
+  canvas.getContext("2d").putImageData(image, 0, 0);
+}
+
+function ranked(probabilities) {
+  return Array.from(probabilities, (p, index) => ({ index, label: kit.class_names[index], probability: p })).sort(
+    (a, b) => b.probability - a.probability || a.index - b.index,
+  );
+}
+
+function showBars(list, probabilities, count = 5) {
+  list.replaceChildren(
+    ...ranked(probabilities)
+      .slice(0, count)
+      .map(({ label, probability }) => {
+        const item = document.createElement("li");
+        item.innerHTML = '<span class="label"></span><span class="bar"><span></span></span><span class="p"></span>';
+        item.querySelector(".label").textContent = label;
+        item.querySelector(".bar span").style.width = `${(100 * probability).toFixed(1)}%`;
+        item.querySelector(".p").textContent = `${(100 * probability).toFixed(2)} %`;
+        return item;
+      }),
+  );
+}
+
+/** Run `work`, timing it; errors become the page's message, never an uncaught error. */
+async function guarded(work) {
+  try {
+    showMessage("");
+    return await work();
+  } catch (error) {
+    showMessage(error.message);
+    return undefined;
+  }
+}
+
+async function classifyPhoto(file) {
+  await guarded(async () => {
+    $("photo-result").hidden = true;
+    const pixels = toModelInput(await decodeImage(file), file.name);
+    const model = await classifier(selectedModel());
+    const started = performance.now();
+    const probabilities = await model.predict(pixels, 1);
+    const elapsed = performance.now() - started;
+    const original = $("photo-original");
+    if (original.src) URL.revokeObjectURL(original.src);
+    original.src = URL.createObjectURL(file);
+    drawGrey($("photo-input"), pixels);
+    showBars($("photo-bars"), probabilities);
+    $("photo-latency").textContent = `${selectedModel()} model: ${elapsed.toFixed(2)} ms for this image`;
+    $("photo-result").hidden = false;
+  });
+}
+
+async function classifySamples() {
+  await guarded(async () => {
+    const { labels } = kit.samples;
+    const pixels = fromBase64(kit.samples.pixels);
+    const model = await classifier(selectedModel());
+    const figures = $("samples").children;
+    let correct = 0, total = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const started = performance.now();
+      const probabilities = await model.predict(pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), 1);
+      total += performance.now() - started;
+      const best = ranked(probabilities)[0];
+      correct += best.index === labels[i];
+      const caption = figures[i].querySelector(".prediction");
+      caption.textContent = `${best.label} ${(100 * best.probability).toFixed(0)} %`;
+      caption.className = `prediction ${best.index === labels[i] ? "right" : "wrong"}`;
+    }
+    $("samples-summary").textContent =
+      `${selectedModel()} model: ${correct} of ${labels.length} right, ` +
+      `${(total / labels.length).toFixed(2)} ms per image (batch 1, including the page's work)`;
+  });
+}
+
+function buildPage() {
+  $("ort-version").textContent = ORT_VERSION;
+  $("models").replaceChildren(
+    ...kit.models.map((m, i) => {
+      const label = document.createElement("label");
+      const mb = (m.bytes / 1e6).toFixed(2);
+      const accuracy = m.test_accuracy == null ? "" : `, ${(100 * m.test_accuracy).toFixed(2)} % on the test set`;
+      label.innerHTML = `<input type="radio" name="model"> <span></span>`;
+      label.querySelector("input").value = m.key;
+      label.querySelector("input").checked = i === 0;
+      label.querySelector("span").textContent = `${m.key} (${m.file.split("/").pop()}, ${mb} MB${accuracy})`;
+      return label;
+    }),
+  );
+  const pixels = fromBase64(kit.samples.pixels);
+  $("sample-count").textContent = String(kit.samples.labels.length);
+  $("samples").replaceChildren(
+    ...kit.samples.labels.map((label, i) => {
+      const figure = document.createElement("figure");
+      figure.innerHTML = '<canvas width="28" height="28"></canvas><figcaption></figcaption><div class="prediction"></div>';
+      drawGrey(figure.querySelector("canvas"), pixels.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
+      figure.querySelector("figcaption").textContent = kit.class_names[label];
+      return figure;
+    }),
+  );
+  $("photo").addEventListener("change", (event) => event.target.files[0] && classifyPhoto(event.target.files[0]));
+  const drop = $("drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    if (event.dataTransfer.files[0]) classifyPhoto(event.dataTransfer.files[0]);
+  });
+  $("classify-samples").addEventListener("click", classifySamples);
+  $("models").addEventListener("change", () => loadSelected());
+}
+
+async function loadSelected() {
+  const key = selectedModel();
+  $("model-status").textContent = `loading ${key}…`;
+  $("classify-samples").disabled = true;
+  const loaded = await guarded(() => classifier(key));
+  $("model-status").textContent = loaded ? `${key} model ready` : `${key} model failed to load`;
+  $("classify-samples").disabled = !loaded;
+  return Boolean(loaded);
+}
+
+async function start() {
+  const response = await fetch("kit.json");
+  if (!response.ok) throw new Error(`kit.json: cannot fetch it (HTTP ${response.status}); serve the export folder`);
+  kit = await response.json();
+  buildPage();
+  return loadSelected();
+}
+
+// The API for scripts: grey levels and file bytes travel as base64 strings, probabilities as plain arrays.
+window.fashionnet = {
+  ortVersion: ORT_VERSION,
+  ready: start().catch((error) => {
+    showMessage(error.message);
+    return false;
+  }),
+  /** n images of 784 grey levels (base64) -> n * 10 probabilities, `batch` images per inference. */
+  async classify(modelKey, pixelsBase64, n, batch = 64) {
+    const model = await classifier(modelKey);
+    return Array.from(await model.predict(fromBase64(pixelsBase64), n, batch));
+  },
+  /** A photo's bytes (base64) -> its 784 grey levels, or {error} with the message the page would show. */
+  async preprocess(fileBase64, name) {
+    try {
+      return Array.from(toModelInput(await decodeImage(new Blob([fromBase64(fileBase64)]), name), name));
+    } catch (error) {
+      return { error: error.message };
+    }
+  },
+  /** Milliseconds per inference of `batch` images: the mean of each of `blocks` blocks of `perBlock` runs, after
+   * `warmup` untimed runs (blocks, because the page's clock is coarsened to 0.1 ms without cross-origin isolation). */
+  async benchmark(modelKey, batch, blocks, perBlock, warmup = 20) {
+    const model = await classifier(modelKey);
+    const pixels = new Float32Array(batch * IMAGE_PIXELS).fill(0.5);
+    for (let i = 0; i < warmup; i++) await model.run(pixels, batch);
+    const times = [];
+    for (let block = 0; block < blocks; block++) {
+      const started = performance.now();
+      for (let i = 0; i < perBlock; i++) await model.run(pixels, batch);
+      times.push((performance.now() - started) / perBlock);
+    }
+    return times;
+  },
+  classCount: CLASS_COUNT,
+};

@@ -1,0 +1,248 @@
+"""The browser kit: what the export writes (export env), and the page in headless Chromium (web env).
+
+The browser tests compare the page with the Python edge kit on the same exported models: onnxruntime-web against
+onnxruntime in Python, the JavaScript photo preprocessing against fashionnet_edge.load_image.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+
+import numpy as np
+import pytest
+from photos import PHOTO_KINDS, make_photos
+
+import fashionnet_edge
+from fashionnet.web import KIT_FORMAT, SAMPLES_PER_CLASS, kit_files, sample_indices
+
+PARITY_IMAGES = 500
+FP32_TOLERANCE = 1e-5
+# The int8 model's output is quantized with scale 1/255 (probabilities in [0, 1]): one step apart at most.
+INT8_OUTPUT_STEP = 1 / 255
+
+
+def test_sample_indices_take_the_first_of_each_class():
+    labels = np.array([3, 1, 3, 3, 1, 0, 3, 1, 1])
+    assert sample_indices(labels, per_class=2).tolist() == [0, 1, 2, 4, 5]
+
+
+@pytest.mark.export
+def test_export_writes_the_web_kit(exported, dataset):
+    export_dir, report = exported
+    kit = export_dir / "web"
+    assert sorted(p.name for p in kit.iterdir()) == sorted([*kit_files(), "kit.json"])
+    manifest = json.loads((kit / "kit.json").read_text())
+    assert manifest["format"] == KIT_FORMAT
+    assert manifest["class_names"] == list(fashionnet_edge.CLASS_NAMES)
+    models = {m["key"]: m for m in manifest["models"]}
+    assert list(models) == ["fp32", "int8"]  # fp32 first: the page's default
+    for key, name in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
+        assert models[key]["file"] == f"../{name}"
+        assert (kit / models[key]["file"]).stat().st_size == models[key]["bytes"]
+        assert models[key]["test_accuracy"] == report["artifacts"][name]["accuracy"]
+    (_, _), (test_images, test_labels) = dataset
+    samples = manifest["samples"]
+    pixels = np.frombuffer(base64.b64decode(samples["pixels"]), dtype=np.uint8).reshape(-1, 28, 28)
+    assert len(pixels) == len(samples["labels"]) == 10 * SAMPLES_PER_CLASS
+    np.testing.assert_array_equal(pixels, test_images[samples["indices"]])
+    assert samples["labels"] == test_labels[samples["indices"]].tolist()
+    lock = json.loads((kit / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == "1.30.0"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# In the browser
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runtime_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnxruntime-web")
+
+
+@pytest.fixture(scope="module")
+def served_export(exported, runtime_cache):
+    """The tiny run's export folder with onnxruntime-web installed into its web kit (npm ci, cached)."""
+    from fashionnet.browser import install_runtime
+
+    export_dir, _ = exported
+    install_runtime(export_dir / "web", runtime_cache)
+    return export_dir
+
+
+@pytest.fixture(scope="module")
+def browser(served_export):
+    from fashionnet.browser import launch
+
+    with launch() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def kit_page(served_export, browser):
+    from fashionnet.browser import open_kit
+
+    with open_kit(served_export, browser) as page:
+        assert page.open(), page.message()
+        yield page
+
+
+def python_probabilities(model_path, images: np.ndarray, **options) -> np.ndarray:
+    classifier = fashionnet_edge.OnnxClassifier(model_path, threads=1, **options)
+    return classifier.predict(images[..., None].astype(np.float32) / 255)
+
+
+@pytest.mark.web
+def test_page_loads_with_the_pinned_runtime_and_no_console_errors(kit_page):
+    lock = json.loads((kit_page.export_dir / "web" / "package-lock.json").read_text())
+    assert kit_page.ort_version() == lock["packages"]["node_modules/onnxruntime-web"]["version"]
+    page = kit_page.page
+    assert page.locator("#ort-version").inner_text() == kit_page.ort_version()
+    assert page.locator('input[name="model"]').evaluate_all("els => els.map(e => e.value)") == ["fp32", "int8"]
+    assert page.locator("#model-status").inner_text() == "fp32 model ready"
+    assert page.locator("#samples figure").count() == 10 * SAMPLES_PER_CLASS
+    assert kit_page.message() == ""
+    assert kit_page.console_errors == []
+
+
+@pytest.mark.web
+def test_fp32_in_the_browser_equals_onnxruntime_in_python(kit_page, served_export, dataset):
+    images = dataset[1][0][:PARITY_IMAGES]
+    browser = kit_page.classify("fp32", images)
+    python = python_probabilities(served_export / "model.onnx", images)
+    assert (browser.argmax(1) == python.argmax(1)).all()
+    assert np.abs(browser - python).max() <= FP32_TOLERANCE
+    assert kit_page.console_errors == []
+
+
+@pytest.mark.web
+def test_int8_in_the_browser_equals_the_quantized_graph_in_python(kit_page, served_export, dataset):
+    """onnxruntime-web runs the QDQ graph's arithmetic; so does Python's onnxruntime without its fused int8 kernels.
+
+    With the fused kernels (the default session) Python's int8 results depend on the CPU: on AVX2 without VNNI
+    they differ from the graph's arithmetic (docs/web.md has the measured agreement); the browser's do not.
+    """
+    import onnxruntime as ort
+
+    images = dataset[1][0][:PARITY_IMAGES]
+    browser = kit_page.classify("int8", images)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # no QLinear* fusion
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(served_export / "model.int8.onnx"), options, providers=["CPUExecutionProvider"])
+    python = session.run(None, {"image": images[..., None].astype(np.float32) / 255})[0]
+    assert (browser.argmax(1) == python.argmax(1)).all()
+    assert np.abs(browser - python).max() <= INT8_OUTPUT_STEP + 1e-6
+    # Batching changes nothing: one image per inference gives the same rows.
+    np.testing.assert_array_equal(kit_page.classify("int8", images[:20], batch=1), browser[:20])
+
+
+@pytest.fixture(scope="module")
+def photos(dataset):
+    return make_photos(dataset[1][0][100:200], per_kind=3)
+
+
+@pytest.mark.web
+def test_photo_preprocessing_equals_the_python_kit(kit_page, photos, tmp_path):
+    """Every generated photo (PNG grey/RGB/RGBA/LA/palette, JPEG, EXIF-rotated JPEG) gives the same uint8 pixels."""
+    assert {p.name.split("-", 1)[1] for p in photos} >= {f"{m}{'-exif' if o else ''}{s}" for s, m, _, o in PHOTO_KINDS}
+    compared = 0
+    for photo in photos:
+        path = tmp_path / photo.name
+        path.write_bytes(photo.data)
+        try:
+            python = np.round(fashionnet_edge.load_image(path) * 255).astype(np.uint8)
+        except fashionnet_edge.EdgeInputError as exc:
+            python = str(exc).split(": ", 1)[1]  # without the path: the page names the file by its name
+        browser = kit_page.preprocess(photo.data, photo.name)
+        if isinstance(python, str) or isinstance(browser, str):
+            assert browser == f"{photo.name}: {python}", photo.name
+            continue
+        np.testing.assert_array_equal(browser, python, err_msg=photo.name)
+        compared += 1
+    assert compared >= len(photos) - 3  # almost all photos have a garment to find
+    assert kit_page.console_errors == []
+
+
+@pytest.mark.web
+def test_an_uploaded_photo_shows_its_input_the_classes_and_the_latency(kit_page, served_export, photos, tmp_path):
+    page = kit_page.page
+    photo = next(p for p in photos if p.name.endswith("-RGB.png"))
+    path = tmp_path / photo.name
+    path.write_bytes(photo.data)
+    page.locator("#photo").set_input_files(str(path))
+    page.locator("#photo-result").wait_for(state="visible")
+    grey_levels = np.round(fashionnet_edge.load_image(path) * 255).astype(np.uint8)
+    expected = python_probabilities(served_export / "model.onnx", grey_levels[None])[0]
+    bars = page.locator("#photo-bars li")
+    assert bars.count() == 5
+    best = int(np.argmax(expected))
+    assert bars.nth(0).locator(".label").inner_text() == fashionnet_edge.CLASS_NAMES[best]
+    assert bars.nth(0).locator(".p").inner_text() == f"{100 * expected[best]:.2f} %"
+    shown = page.evaluate(
+        "() => Array.from(document.getElementById('photo-input').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))"
+    )
+    np.testing.assert_array_equal(np.asarray(shown).reshape(28, 28), grey_levels)
+    assert page.locator("#photo-latency").inner_text().startswith("fp32 model: ")
+    assert kit_page.message() == "" and kit_page.console_errors == []
+
+
+@pytest.mark.web
+def test_the_samples_are_classified_as_python_classifies_them(kit_page, served_export):
+    page = kit_page.page
+    manifest = json.loads((served_export / "web" / "kit.json").read_text())
+    pixels = np.frombuffer(base64.b64decode(manifest["samples"]["pixels"]), dtype=np.uint8).reshape(-1, 28, 28)
+    predicted = python_probabilities(served_export / "model.onnx", pixels).argmax(1)
+    right = int((predicted == manifest["samples"]["labels"]).sum())
+    page.locator("#classify-samples").click()
+    summary = page.locator("#samples-summary")
+    page.wait_for_function("document.getElementById('samples-summary').textContent.length > 0")
+    assert summary.inner_text().startswith(f"fp32 model: {right} of {len(pixels)} right, ")
+    assert page.locator("#samples .prediction.right").count() == right
+    assert kit_page.console_errors == []
+
+
+@pytest.mark.web
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.png", b"these are not the pixels you are looking for", "notes.png: not a readable image"),
+        ("empty.jpg", b"", "empty.jpg: not a readable image"),
+        ("blank.png", None, "blank.png: no garment found"),
+    ],
+)
+def test_a_bad_photo_shows_a_message_not_an_error(kit_page, tmp_path, name, data, message):
+    from PIL import Image
+
+    path = tmp_path / name
+    if data is None:
+        Image.new("RGB", (64, 48), (250, 250, 250)).save(path)
+    else:
+        path.write_bytes(data)
+    kit_page.page.locator("#photo").set_input_files(str(path))
+    kit_page.page.wait_for_function("!document.getElementById('message').hidden")
+    assert kit_page.message().startswith(message)
+    assert kit_page.page.locator("#photo-result").is_hidden()
+    assert kit_page.console_errors == []
+
+
+@pytest.mark.web
+@pytest.mark.parametrize("damage", ["truncated", "not onnx"])
+def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_path, damage):
+    from fashionnet.browser import open_kit
+
+    copy = tmp_path / "export"
+    shutil.copytree(served_export, copy, symlinks=True)
+    model = copy / "model.int8.onnx"
+    data = model.read_bytes()
+    model.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"<html>moved</html>")
+    with open_kit(copy, browser) as kit:
+        assert kit.open()  # the default fp32 model is fine
+        kit.page.locator('input[value="int8"]').check()
+        kit.page.wait_for_function("document.getElementById('model-status').textContent.includes('failed')")
+        assert kit.message().startswith(f"{kit.url.rsplit('/web/', 1)[0]}/model.int8.onnx: not a loadable ONNX model")
+        assert kit.page.locator("#classify-samples").is_disabled()
+        assert kit.console_errors == []
