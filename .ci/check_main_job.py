@@ -10,6 +10,7 @@ STAGE_FILES = (
     "config.json", "model.keras", "history.json", "metrics.json", "confusion_matrix.csv", "accuracy.png",
     "loss.png", "confusion_matrix.png", "report.md", "export/parity.json", "export/fashionnet_edge.py",
     "export/model.onnx", "export/model.tflite", "export/model.int8.onnx", "export/model.int8.tflite",
+    "export/web/index.html", "export/web/app.js", "export/web/kit.json", "export/web/package-lock.json",
 )  # fmt: skip
 
 

@@ -201,3 +201,46 @@ def open_kit(export_dir: Path, browser=None) -> Iterator[KitPage]:
         page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         yield KitPage(page, f"{base}/{WEB_DIR_NAME}/index.html", export_dir)
+
+
+def screenshot(export_dir: Path, photo: Path, out_png: Path, model: str = "fp32") -> Path:
+    """The page after classifying ``photo`` with ``model`` (and the test images), saved as a PNG."""
+    with open_kit(export_dir) as kit:
+        if not kit.open():
+            raise BrowserError(f"the web kit did not load: {kit.message()}")
+        kit.page.set_viewport_size({"width": 1100, "height": 1000})
+        kit.page.locator(f'input[value="{model}"]').check()
+        kit.page.wait_for_function("document.getElementById('model-status').textContent.endsWith('ready')")
+        kit.page.locator("#photo").set_input_files(str(photo))
+        kit.page.locator("#photo-result").wait_for(state="visible")
+        kit.page.locator("#classify-samples").click()
+        kit.page.wait_for_function("document.getElementById('samples-summary').textContent.length > 0")
+        if kit.message() or kit.console_errors:
+            raise BrowserError(f"the page reported: {kit.message() or kit.console_errors}")
+        kit.page.screenshot(path=str(out_png), full_page=True)
+    return Path(out_png)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fashionnet.browser", description="Screenshot the web kit classifying a photo."
+    )
+    parser.add_argument("run", type=Path, help="an exported run folder (RUN/export/web/)")
+    parser.add_argument("photo", type=Path, help="a photo to upload")
+    parser.add_argument("out", type=Path, help="the PNG to write")
+    parser.add_argument("--model", default="fp32", help="fp32 or int8 (default fp32)")
+    args = parser.parse_args(argv)
+    try:
+        install_runtime(args.run / "export" / WEB_DIR_NAME)
+        print(screenshot(args.run / "export", args.photo, args.out, args.model))
+    except BrowserError as exc:
+        print(f"fashionnet.browser: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -246,3 +246,50 @@ def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_
         assert kit.message().startswith(f"{kit.url.rsplit('/web/', 1)[0]}/model.int8.onnx: not a loadable ONNX model")
         assert kit.page.locator("#classify-samples").is_disabled()
         assert kit.console_errors == []
+
+
+@pytest.mark.web
+def test_web_bench_reports_both_models_with_ratios_from_its_own_rounds(served_export, tmp_path):
+    """The benchmark's output, not its speed: every figure and ratio comes from the rounds it recorded."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fashionnet.web_bench",
+            str(served_export.parent),
+            "--out",
+            str(tmp_path),
+            "--rounds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "web_bench.json").read_text())
+    assert set(results["models"]) == {"fp32", "int8"}
+    for m in results["models"].values():
+        rounds = m["rounds"]
+        assert all(len(v) == 2 and all(t > 0 for t in v) for v in rounds.values())
+        ratios = [w / p for w, p in zip(rounds["web_b1"], rounds["python_b1"], strict=True)]
+        assert m["batch1_web_over_python"] == pytest.approx(float(np.median(ratios)))
+        assert m["web_batch256_images_per_second"] == pytest.approx(256e3 / float(np.median(rounds["web_b256"])))
+    assert "| int8 (model.int8.onnx) |" in done.stdout and results["onnxruntime_web"] == "1.30.0"
+
+
+@pytest.mark.web
+def test_web_bench_without_a_web_kit_is_a_one_line_error(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionnet.web_bench", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"web_bench: error: {tmp_path}: no export/web/kit.json (run `fashionnet export {tmp_path}`)"
+    )

@@ -66,6 +66,9 @@ def use_backend_extra(extra: str, cli: Path, run: Path, env: dict, work: Path) -
         fail(f"[{extra}] run lacks {missing}")
     if extra == "tensorflow,export":
         parity = json.loads((run / "export" / "parity.json").read_text())
+        kit = run / "export" / "web"  # the browser kit ships as the wheel's fashionnet_web package data
+        if not all((kit / name).is_file() for name in ("index.html", "preprocess.js", "package-lock.json", "kit.json")):
+            fail(f"[{extra}] export wrote no complete web kit: {sorted(p.name for p in kit.glob('*'))}")
         if not parity["passed"] or len(parity["artifacts"]) != 4:
             fail(f"[{extra}] export: {parity['failures']} {sorted(parity['artifacts'])}")
     elif extra == "tensorflow":

@@ -1,0 +1,139 @@
+"""In-browser speed of the web kit next to onnxruntime in Python, measured in one run on one machine.
+
+    python -m fashionnet.web_bench RUN [--out DIR] [--rounds 3]
+
+For each ONNX model of RUN/export (fp32, int8): batch-1 latency and batch-256 throughput in headless Chromium
+(onnxruntime-web, WebAssembly, 1 thread: the kit's setting) and in Python (fashionnet_edge.OnnxClassifier,
+1 thread), the two interleaved round by round so that a shared machine's noise hits both alike; the figures are
+medians over rounds and the ratios come from the same rounds. Writes web_bench.json and web_bench.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LATENCY_BLOCKS, LATENCY_PER_BLOCK = 10, 50  # batch 1: the page's clock is coarse, so time blocks of calls
+THROUGHPUT_BATCH, THROUGHPUT_RUNS = 256, 3
+
+
+def python_timings(classifier, batch: int, blocks: int, per_block: int) -> list[float]:
+    """Milliseconds per call of ``batch`` images, one mean per block (the same protocol as the page's)."""
+    x = np.full((batch, 28, 28, 1), 0.5, dtype=np.float32)
+    for _ in range(20):
+        classifier(x)
+    times = []
+    for _ in range(blocks):
+        started = time.perf_counter()
+        for _ in range(per_block):
+            classifier(x)
+        times.append((time.perf_counter() - started) * 1e3 / per_block)
+    return times
+
+
+def measure(run: Path, rounds: int = 3, log=print) -> dict:
+    import onnxruntime
+
+    from fashionnet.bench import cpu_info
+    from fashionnet.browser import install_runtime, launch, open_kit
+    from fashionnet_edge import OnnxClassifier
+
+    export_dir = Path(run) / "export"
+    kit = json.loads((export_dir / "web" / "kit.json").read_text())
+    install_runtime(export_dir / "web")
+    results = {"run": str(run), "cpu": cpu_info(), "onnxruntime": onnxruntime.__version__, "models": {}}
+    with launch() as browser, open_kit(export_dir, browser) as page:
+        if not page.open():
+            raise RuntimeError(f"the web kit did not load: {page.message()}")
+        results["onnxruntime_web"] = page.ort_version()
+        results["chromium"] = browser.version
+        for model in kit["models"]:
+            key, path = model["key"], export_dir / Path(model["file"]).name
+            python = OnnxClassifier(path, threads=1)
+            samples = {name: [] for name in ("web_b1", "python_b1", "web_b256", "python_b256")}
+            for r in range(rounds):
+                log(f"{key}: round {r + 1}/{rounds}")
+                samples["web_b1"].append(statistics.median(page.benchmark(key, 1, LATENCY_BLOCKS, LATENCY_PER_BLOCK)))
+                samples["python_b1"].append(
+                    statistics.median(python_timings(python, 1, LATENCY_BLOCKS, LATENCY_PER_BLOCK))
+                )
+                samples["web_b256"].append(min(page.benchmark(key, THROUGHPUT_BATCH, THROUGHPUT_RUNS, 1)))
+                samples["python_b256"].append(min(python_timings(python, THROUGHPUT_BATCH, THROUGHPUT_RUNS, 1)))
+            ms = {name: statistics.median(values) for name, values in samples.items()}
+            results["models"][key] = {
+                "file": path.name,
+                "web_batch1_ms": ms["web_b1"],
+                "python_batch1_ms": ms["python_b1"],
+                "web_batch256_images_per_second": THROUGHPUT_BATCH * 1e3 / ms["web_b256"],
+                "python_batch256_images_per_second": THROUGHPUT_BATCH * 1e3 / ms["python_b256"],
+                "batch1_web_over_python": _ratio(samples["web_b1"], samples["python_b1"]),
+                "batch256_python_over_web": _ratio(samples["web_b256"], samples["python_b256"]),
+                "rounds": samples,
+            }
+        if page.console_errors:
+            raise RuntimeError(f"the page logged errors: {page.console_errors}")
+    return results
+
+
+def _ratio(slower: list[float], faster: list[float]) -> float:
+    """The median over rounds of each round's ratio: both sides of a ratio were measured moments apart."""
+    return statistics.median(a / b for a, b in zip(slower, faster, strict=True))
+
+
+def format_markdown(r: dict) -> str:
+    cpu = r["cpu"]
+    rounds = len(next(iter(r["models"].values()))["rounds"]["web_b1"])
+    lines = [
+        "# Web kit speed: onnxruntime-web in headless Chromium vs onnxruntime in Python",
+        "",
+        f"CPU: {cpu['model_name']} ({cpu['logical_cpus']} logical CPUs, AVX-512 {'yes' if cpu['avx512'] else 'no'}); "
+        f"onnxruntime-web {r['onnxruntime_web']} (WebAssembly, SIMD, 1 thread) in Chromium {r['chromium']}; "
+        f"onnxruntime {r['onnxruntime']} in Python, 1 thread. Medians of {rounds} interleaved rounds.",
+        "",
+        "| model | batch-1 ms: browser | Python | browser / Python "
+        "| batch-256 images/s: browser | Python | Python / browser |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, m in r["models"].items():
+        lines.append(
+            f"| {key} ({m['file']}) | {m['web_batch1_ms']:.3f} | {m['python_batch1_ms']:.3f} | "
+            f"{m['batch1_web_over_python']:.2f}x | {m['web_batch256_images_per_second']:,.0f} | "
+            f"{m['python_batch256_images_per_second']:,.0f} | {m['batch256_python_over_web']:.2f}x |"
+        )
+    if {"fp32", "int8"} <= set(r["models"]):
+        fp32, int8 = r["models"]["fp32"], r["models"]["int8"]
+        web = int8["web_batch256_images_per_second"] / fp32["web_batch256_images_per_second"]
+        python = int8["python_batch256_images_per_second"] / fp32["python_batch256_images_per_second"]
+        lines += ["", f"int8 / fp32 speed-up at batch 256: browser {web:.2f}x, Python {python:.2f}x."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashionnet.web_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="an exported run folder (RUN/export/web/ from `fashionnet export`)")
+    parser.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
+    args = parser.parse_args(argv)
+    if not (args.run / "export" / "web" / "kit.json").is_file():
+        print(
+            f"web_bench: error: {args.run}: no export/web/kit.json (run `fashionnet export {args.run}`)",
+            file=sys.stderr,
+        )
+        return 2
+    results = measure(args.run, max(1, args.rounds), log=lambda m: print(m, file=sys.stderr, flush=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "web_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = format_markdown(results)
+    (args.out / "web_bench.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
