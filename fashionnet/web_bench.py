@@ -37,7 +37,27 @@ def python_timings(classifier, batch: int, blocks: int, per_block: int) -> list[
     return times
 
 
-def measure(run: Path, rounds: int = 3, log=print) -> dict:
+def parity(page, export_dir: Path, key: str, file: str, images: np.ndarray) -> dict:
+    """The page's probabilities on ``images`` (uint8) vs Python onnxruntime with its default (fused) kernels and
+    with basic optimizations only (the ONNX graph's own arithmetic: no QLinear* fusion in an int8 model)."""
+    import onnxruntime as ort
+
+    browser = page.classify(key, images)
+    x = images[..., None].astype(np.float32) / 255
+    out = {"images": len(images)}
+    for name, level in (("default", ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
+                        ("graph", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)):  # fmt: skip
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(export_dir / file), options, providers=["CPUExecutionProvider"])
+        python = session.run(None, {session.get_inputs()[0].name: x})[0]
+        out[f"python_{name}_top1_agreement"] = float((browser.argmax(1) == python.argmax(1)).mean())
+        out[f"python_{name}_max_abs_diff"] = float(np.abs(browser - python).max())
+    return out
+
+
+def measure(run: Path, rounds: int = 3, parity_images: int = 0, data_dir=None, log=print) -> dict:
     import onnxruntime
 
     from fashionnet.bench import cpu_info
@@ -53,9 +73,18 @@ def measure(run: Path, rounds: int = 3, log=print) -> dict:
             raise RuntimeError(f"the web kit did not load: {page.message()}")
         results["onnxruntime_web"] = page.ort_version()
         results["chromium"] = browser.version
+        test_images = None
+        if parity_images:
+            from fashionnet.data import load_data
+
+            test_images = load_data(data_dir)[1][0][:parity_images]
         for model in kit["models"]:
             key, path = model["key"], export_dir / Path(model["file"]).name
             python = OnnxClassifier(path, threads=1)
+            agreement = None
+            if test_images is not None:
+                log(f"{key}: parity on {len(test_images):,} test images")
+                agreement = parity(page, export_dir, key, path.name, test_images)
             samples = {name: [] for name in ("web_b1", "python_b1", "web_b256", "python_b256")}
             for r in range(rounds):
                 log(f"{key}: round {r + 1}/{rounds}")
@@ -75,6 +104,7 @@ def measure(run: Path, rounds: int = 3, log=print) -> dict:
                 "batch1_web_over_python": _ratio(samples["web_b1"], samples["python_b1"]),
                 "batch256_python_over_web": _ratio(samples["web_b256"], samples["python_b256"]),
                 "rounds": samples,
+                "parity": agreement,
             }
         if page.console_errors:
             raise RuntimeError(f"the page logged errors: {page.console_errors}")
@@ -111,6 +141,21 @@ def format_markdown(r: dict) -> str:
         web = int8["web_batch256_images_per_second"] / fp32["web_batch256_images_per_second"]
         python = int8["python_batch256_images_per_second"] / fp32["python_batch256_images_per_second"]
         lines += ["", f"int8 / fp32 speed-up at batch 256: browser {web:.2f}x, Python {python:.2f}x."]
+    with_parity = {k: m["parity"] for k, m in r["models"].items() if m.get("parity")}
+    if with_parity:
+        lines += [
+            "",
+            "Parity, browser vs Python onnxruntime (default = its fused kernels, graph = basic optimizations only):",
+            "",
+            "| model | images | top-1 agreement: default | max abs dp | top-1 agreement: graph | max abs dp |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for key, p in with_parity.items():
+            lines.append(
+                f"| {key} | {p['images']:,} | {p['python_default_top1_agreement']:.2%} | "
+                f"{p['python_default_max_abs_diff']:.1e} | {p['python_graph_top1_agreement']:.2%} | "
+                f"{p['python_graph_max_abs_diff']:.1e} |"
+            )
     return "\n".join(lines)
 
 
@@ -119,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="an exported run folder (RUN/export/web/ from `fashionnet export`)")
     parser.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
+    parser.add_argument(
+        "--parity-images", type=int, default=0, help="also compare predictions on the first N test images (default 0)"
+    )
+    parser.add_argument("--data-dir", type=Path, default=None, help="Fashion-MNIST folder (default: $FASHIONNET_DATA)")
     args = parser.parse_args(argv)
     if not (args.run / "export" / "web" / "kit.json").is_file():
         print(
@@ -126,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    results = measure(args.run, max(1, args.rounds), log=lambda m: print(m, file=sys.stderr, flush=True))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    results = measure(args.run, max(1, args.rounds), args.parity_images, args.data_dir, log=log)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "web_bench.json").write_text(json.dumps(results, indent=2) + "\n")
     text = format_markdown(results)

@@ -19,8 +19,9 @@ from fashionnet.web import KIT_FORMAT, SAMPLES_PER_CLASS, kit_files, sample_indi
 
 PARITY_IMAGES = 500
 FP32_TOLERANCE = 1e-5
-# The int8 model's output is quantized with scale 1/255 (probabilities in [0, 1]): one step apart at most.
-INT8_OUTPUT_STEP = 1 / 255
+# int8: WebAssembly and x86 round the float parts differently, and an activation one quantization step apart
+# moves the output by a few steps of 1/255 (measured: 3.5e-2 at worst on 10,000 images of a 5-epoch model, docs/web.md)
+INT8_TOLERANCE = 0.05
 
 
 def test_sample_indices_take_the_first_of_each_class():
@@ -134,7 +135,7 @@ def test_int8_in_the_browser_equals_the_quantized_graph_in_python(kit_page, serv
     session = ort.InferenceSession(str(served_export / "model.int8.onnx"), options, providers=["CPUExecutionProvider"])
     python = session.run(None, {"image": images[..., None].astype(np.float32) / 255})[0]
     assert (browser.argmax(1) == python.argmax(1)).all()
-    assert np.abs(browser - python).max() <= INT8_OUTPUT_STEP + 1e-6
+    assert np.abs(browser - python).max() <= INT8_TOLERANCE
     # Batching changes nothing: one image per inference gives the same rows.
     np.testing.assert_array_equal(kit_page.classify("int8", images[:20], batch=1), browser[:20])
 

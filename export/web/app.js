@@ -1,5 +1,5 @@
 // The page: choose a model, classify the bundled test images or a photo. window.fashionnet is its API for
-// scripts (the tests and `fashionnet bench --web` drive the page through it).
+// scripts (the tests and `python -m fashionnet.web_bench` drive the page through it).
 import { Classifier, CLASS_COUNT, IMAGE_PIXELS, ORT_VERSION } from "./classifier.js";
 import { decodeImage, toModelInput } from "./preprocess.js";
 

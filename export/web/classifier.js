@@ -39,6 +39,11 @@ export class Classifier {
     }
     const classifier = new Classifier(session, url);
     classifier.checkContract();
+    try {
+      await classifier.run(new Float32Array(IMAGE_PIXELS), 1); // the first run allocates: keep it out of timings
+    } catch (error) {
+      throw new ModelError(`${url}: the model loads but does not run (${firstLine(error)})`);
+    }
     return classifier;
   }
 
