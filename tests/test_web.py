@@ -7,8 +7,10 @@ onnxruntime in Python, the JavaScript photo preprocessing against fashionnet_edg
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
+import struct
 
 import numpy as np
 import pytest
@@ -213,6 +215,8 @@ def test_the_samples_are_classified_as_python_classifies_them(kit_page, served_e
         ("notes.png", b"these are not the pixels you are looking for", "notes.png: not a readable image"),
         ("empty.jpg", b"", "empty.jpg: not a readable image"),
         ("blank.png", None, "blank.png: no garment found"),
+        ("huge.png", "png-header", "huge.png: image too large: 30000 x 30000 pixels, at most 40000000 allowed"),
+        ("huge.jpg", "jpeg-header", "huge.jpg: image too large: 40000 x 20000 pixels, at most 40000000 allowed"),
     ],
 )
 def test_a_bad_photo_shows_a_message_not_an_error(kit_page, tmp_path, name, data, message):
@@ -221,6 +225,17 @@ def test_a_bad_photo_shows_a_message_not_an_error(kit_page, tmp_path, name, data
     path = tmp_path / name
     if data is None:
         Image.new("RGB", (64, 48), (250, 250, 250)).save(path)
+    elif data == "png-header":  # a 100-byte file whose header claims 900 megapixels
+        png = io.BytesIO()
+        Image.new("L", (8, 8)).save(png, "PNG")
+        path.write_bytes(png.getvalue()[:16] + struct.pack(">II", 30000, 30000) + png.getvalue()[24:])
+    elif data == "jpeg-header":
+        jpeg = io.BytesIO()
+        Image.new("L", (8, 8)).save(jpeg, "JPEG")
+        raw = bytearray(jpeg.getvalue())
+        sof = raw.index(b"\xff\xc0")
+        raw[sof + 5 : sof + 9] = struct.pack(">HH", 20000, 40000)
+        path.write_bytes(bytes(raw))
     else:
         path.write_bytes(data)
     kit_page.page.locator("#photo").set_input_files(str(path))

@@ -15,6 +15,11 @@ export class InputError extends Error {}
 
 /** A File or Blob -> {width, height, rgba}: decoded by the browser, EXIF orientation applied, over white. */
 export async function decodeImage(blob, name = blob.name || "image") {
+  const header = headerDimensions(new Uint8Array(await blob.slice(0, 64 * 1024).arrayBuffer()));
+  if (header && header.width * header.height > MAX_IMAGE_PIXELS) {
+    // before decoding: a few bytes can claim dimensions whose pixels would not fit in memory
+    throw new InputError(`${name}: image too large: ${header.width} x ${header.height} pixels, at most ${MAX_IMAGE_PIXELS} allowed`);
+  }
   let bitmap;
   try {
     // Pillow's convert("L") ignores ICC profiles, so the browser must not apply them either.
@@ -34,6 +39,28 @@ export async function decodeImage(blob, name = blob.name || "image") {
   context.drawImage(bitmap, 0, 0);
   bitmap.close();
   return { width, height, rgba: context.getImageData(0, 0, width, height).data };
+}
+
+/** The width and height a PNG, GIF, BMP or JPEG header declares (null for other formats or no header). */
+export function headerDimensions(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const starts = (...magic) => magic.every((b, i) => bytes[i] === b);
+  if (bytes.length >= 24 && starts(0x89, 0x50, 0x4e, 0x47)) return { width: view.getUint32(16), height: view.getUint32(20) };
+  if (bytes.length >= 10 && starts(0x47, 0x49, 0x46)) return { width: view.getUint16(6, true), height: view.getUint16(8, true) };
+  if (bytes.length >= 26 && starts(0x42, 0x4d)) return { width: Math.abs(view.getInt32(18, true)), height: Math.abs(view.getInt32(22, true)) };
+  if (bytes.length >= 4 && starts(0xff, 0xd8)) {
+    for (let i = 2; i + 9 < bytes.length; ) {
+      if (bytes[i] !== 0xff) return null;
+      const marker = bytes[i + 1];
+      if (marker === 0xff) { i += 1; continue; } // fill byte
+      // SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC)
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return { width: view.getUint16(i + 7), height: view.getUint16(i + 5) };
+      }
+      i += 2 + view.getUint16(i + 2);
+    }
+  }
+  return null;
 }
 
 /** RGBA pixels -> Uint8Array(28 * 28): grey, inverted if the background is light, cropped, resized, centred. */
