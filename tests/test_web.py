@@ -194,6 +194,31 @@ def test_an_uploaded_photo_shows_its_input_the_classes_and_the_latency(kit_page,
 
 
 @pytest.mark.web
+def test_a_dropped_photo_is_classified_like_an_uploaded_one(kit_page, served_export, photos, tmp_path):
+    page = kit_page.page
+    photo = next(p for p in photos if p.name.endswith("-L.png"))
+    (tmp_path / photo.name).write_bytes(photo.data)
+    grey_levels = np.round(fashionnet_edge.load_image(tmp_path / photo.name) * 255).astype(np.uint8)
+    expected = python_probabilities(served_export / "model.onnx", grey_levels[None])[0]
+    page.evaluate("() => { document.getElementById('photo-result').hidden = true; }")
+    transfer = page.evaluate_handle(
+        """([data, name]) => {
+            const transfer = new DataTransfer();
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            return transfer;
+        }""",
+        [base64.b64encode(photo.data).decode("ascii"), photo.name],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    page.locator("#photo-result").wait_for(state="visible")
+    best = int(np.argmax(expected))
+    assert page.locator("#photo-bars li .label").first.inner_text() == fashionnet_edge.CLASS_NAMES[best]
+    assert page.locator("#photo-bars li .p").first.inner_text() == f"{100 * expected[best]:.2f} %"
+    assert kit_page.message() == "" and kit_page.console_errors == []
+
+
+@pytest.mark.web
 def test_the_samples_are_classified_as_python_classifies_them(kit_page, served_export):
     page = kit_page.page
     manifest = json.loads((served_export / "web" / "kit.json").read_text())
