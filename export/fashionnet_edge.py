@@ -6,7 +6,10 @@ the device; it knows nothing of fashionnet, keras or tensorflow.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
+import json
 import zlib
 from pathlib import Path
 
@@ -245,6 +248,55 @@ def validate_batch(x, name: str = "input") -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# The export's manifest: the SHA-256 of every file the export verified
+# ----------------------------------------------------------------------------------------------------------------
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "fashionnet-export-manifest/1"
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """FOLDER/manifest.json as written by `fashionnet export`, or None when there is none."""
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
+            found = manifest.get("format")
+            raise ValueError(f"expected format {MANIFEST_FORMAT!r} with a files table, found {found!r}")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise EdgeModelError(f"{path}: unreadable manifest ({exc}); --no-verify skips the check") from exc
+    return manifest
+
+
+def verify_file(path: str | Path) -> str | None:
+    """Refuse a file whose bytes differ from what manifest.json beside it records (EdgeModelError naming both
+    hashes). Returns the verified SHA-256, or None when there is no manifest or it does not list this file."""
+    path = Path(path)
+    manifest = read_manifest(path.parent)
+    entry = manifest["files"].get(path.name) if manifest else None
+    if entry is None:
+        return None
+    actual = sha256_file(path)
+    if actual != entry.get("sha256"):
+        raise EdgeModelError(
+            f"{path}: does not match {MANIFEST_NAME}: sha256 {actual} ({path.stat().st_size} bytes), the manifest "
+            f"records {entry.get('sha256')} ({entry.get('bytes')} bytes): a modified or truncated copy "
+            "(--no-verify loads it anyway)"
+        )
+    return actual
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The classifier
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -252,7 +304,8 @@ def validate_batch(x, name: str = "input") -> np.ndarray:
 class OnnxClassifier:
     """An exported fashionnet ONNX model (fp32 or int8) on onnxruntime's CPU provider."""
 
-    def __init__(self, model_path: str | Path, threads: int | None = None):
+    def __init__(self, model_path: str | Path, threads: int | None = None, verify: bool = True):
+        """``verify``: check the file against the export's manifest.json beside it, when there is one."""
         self.path = Path(model_path)
         try:
             import onnxruntime as ort
@@ -260,6 +313,7 @@ class OnnxClassifier:
             raise EdgeModelError("onnxruntime is not installed: pip install onnxruntime") from exc
         if not self.path.is_file():
             raise EdgeModelError(f"{self.path}: model file not found")
+        self.sha256 = verify_file(self.path) if verify else None  # before parsing: a damaged file is named as such
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
@@ -296,6 +350,68 @@ class OnnxClassifier:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Device self-test: rerun the export's parity check with this device's runtime
+# ----------------------------------------------------------------------------------------------------------------
+
+SELFTEST_NAME = "selftest.json"
+SELFTEST_FORMAT = "fashionnet-selftest/1"
+
+
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def selftest(model_path: str | Path, threads: int | None = None, verify: bool = True) -> tuple[bool, str]:
+    """(passed, one line): the model on this device's onnxruntime against Keras's answers recorded by the export.
+
+    selftest.json (beside the model) holds test images on which Keras is confident, with Keras's probabilities.
+    Passing means the same top-1 class on every one and, for an fp32 model, every probability within the export
+    gate's tolerance; an int8 model's probabilities are reported, not gated (its gate is accuracy).
+    """
+    import onnxruntime
+
+    model_path = Path(model_path)
+    reference_path = model_path.parent / SELFTEST_NAME
+    if not reference_path.is_file():
+        raise EdgeInputError(
+            f"{reference_path}: no self-test reference beside the model (`fashionnet export` writes it)"
+        )
+    if verify:
+        verify_file(reference_path)
+    try:
+        reference = json.loads(reference_path.read_text())
+        if reference.get("format") != SELFTEST_FORMAT:
+            raise ValueError(f"expected format {SELFTEST_FORMAT!r}, found {reference.get('format')!r}")
+        images = np.frombuffer(base64.b64decode(reference["images"]), dtype=np.uint8).reshape(-1, 28, 28)
+        keras = np.asarray(reference["keras_probabilities"], dtype=np.float32).reshape(len(images), len(CLASS_NAMES))
+        artifacts = reference["artifacts"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EdgeInputError(f"{reference_path}: unreadable self-test reference ({exc})") from exc
+    entry = artifacts.get(model_path.name)
+    if entry is None:
+        raise EdgeInputError(f"{reference_path}: no entry for {model_path.name}: found {sorted(artifacts)}")
+    probs = OnnxClassifier(model_path, threads=threads, verify=verify).predict(_images_from_array(images, "selftest"))
+    agree = int((probs.argmax(1) == keras.argmax(1)).sum())
+    diff = float(np.abs(probs.astype(np.float64) - keras).max())
+    tolerance = entry.get("max_abs_diff_tolerance")
+    passed = agree == len(images) and (tolerance is None or diff <= tolerance)
+    gate = "not gated (int8)" if tolerance is None else f"{'<=' if diff <= tolerance else '>'} {tolerance:.0e}"
+    line = (
+        f"selftest {model_path.name}: {'PASS' if passed else 'FAIL'}, top-1 as Keras on {agree}/{len(images)} images, "
+        f"max |\u0394p| {diff:.1e} {gate}, onnxruntime {onnxruntime.__version__}, {_cpu_name()}"
+    )
+    return passed, line
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -315,6 +431,15 @@ def _top_count(text: str) -> int:
     if not 1 <= k <= len(CLASS_NAMES):
         raise argparse.ArgumentTypeError(f"expected an integer from 1 to {len(CLASS_NAMES)}, found {text!r}")
     return k
+
+
+def add_model_options(parser) -> None:
+    """--no-verify: `fashionnet predict` adds it too."""
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help=f"load the model even if it does not match the export's {MANIFEST_NAME} beside it",
+    )
 
 
 def add_output_options(parser) -> None:
@@ -385,16 +510,32 @@ def main(argv: list[str] | None = None) -> int:
         description="Classify Fashion-MNIST-style inputs (IDX, .npy, PNG/JPEG) with an exported ONNX model.",
     )
     parser.add_argument("model", help=MODEL_HELP)
-    parser.add_argument("inputs", nargs="+", help=INPUTS_HELP)
+    parser.add_argument("inputs", nargs="*", help=INPUTS_HELP)
     add_output_options(parser)
+    add_model_options(parser)
+    parser.add_argument(
+        "--selftest",
+        action="store_true",
+        help=f"check the model on this device against the Keras answers in {SELFTEST_NAME} beside it; exit 0 or 1",
+    )
     # small batches: onnxruntime's arena grows with the batch, throughput does not (docs/benchmarks.md)
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per inference (default 64)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.selftest != (not args.inputs):
+        parser.error("give INPUTS to classify, or --selftest without inputs")
+    if args.selftest:
+        try:
+            passed, line = selftest(args.model, threads=args.threads, verify=not args.no_verify)
+        except EdgeInputError as exc:
+            print(f"fashionnet_edge: error: {exc}".replace("\n", " "), file=sys.stderr)
+            return 2
+        print(line)
+        return 0 if passed else 1
     try:
-        classifier = OnnxClassifier(args.model, threads=args.threads)
+        classifier = OnnxClassifier(args.model, threads=args.threads, verify=not args.no_verify)
         images, names = load_inputs_named(args.inputs)
         probs = classifier.predict(images, batch_size=args.batch_size)
     except EdgeInputError as exc:

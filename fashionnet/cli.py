@@ -130,7 +130,7 @@ def cmd_predict(args) -> int:
     model = resolve_model(args.model)
     if model != args.model:  # a run folder: say which of its files answers
         print(f"fashionnet: using {model}", file=sys.stderr)
-    probabilities, names = predict(model, args.inputs)
+    probabilities, names = predict(model, args.inputs, verify=not args.no_verify)
     print_predictions(probabilities, names, model, top=args.top, as_json=args.json)  # the edge kit's format
     return 0
 
@@ -206,12 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     p.set_defaults(func=cmd_export)
 
-    from fashionnet_edge import INPUTS_HELP, add_output_options
+    from fashionnet_edge import INPUTS_HELP, add_model_options, add_output_options
 
     p = command("predict", "classify IDX, .npy or image files with a .keras, .onnx or .tflite model")
     p.add_argument("model", type=Path, help=".keras, .onnx or .tflite file, or a run folder (uses its model.keras)")
     p.add_argument("inputs", type=Path, nargs="+", help=INPUTS_HELP)  # Path, not user_path: printed as typed
     add_output_options(p)  # --top K and --json, exactly as the edge kit takes them; output identical to the kit's
+    add_model_options(p)  # --no-verify, as the kit
     p.set_defaults(func=cmd_predict)
 
     p = command("bench", "training/inference speed, memory and artifact sizes; bench.json + bench.md")

@@ -420,10 +420,13 @@ def export_run(
     import fashionnet_edge
     from fashionnet import console
     from fashionnet.data import load_data, preprocess_images
+    from fashionnet.manifest import build_manifest
     from fashionnet.reference import keras_probabilities
     from fashionnet.runs import RunPaths, read_record_if_any, recover_dir, swap_dir, write_json, write_text
+    from fashionnet.selftest import selftest_reference
     from fashionnet.verify import format_report, verify_artifacts
     from fashionnet.web import write_web_kit
+    from fashionnet_edge import SELFTEST_NAME
 
     log = log or (lambda message: None)
 
@@ -479,6 +482,10 @@ def export_run(
         shutil.copy2(fashionnet_edge.__file__, staged / "fashionnet_edge.py")
         if "onnx" in formats:
             write_web_kit(staged, report, test_images, test_labels)
+        if report["passed"]:
+            reference_set = selftest_reference(artifacts, report, reference, test_images, test_labels)
+            write_json(staged / SELFTEST_NAME, reference_set)
+        write_json(staged_paths.manifest, build_manifest(staged, report, record))  # last: it hashes the rest
         if report["passed"]:
             swap_dir(staged, paths.export_dir)
             report["export_dir"] = str(paths.export_dir)

@@ -30,8 +30,8 @@ def _keras_predictor(path: Path):
     return lambda x: np.asarray(model.predict(x, batch_size=BATCH, verbose=0), dtype=np.float32)
 
 
-def _artifact_predictor(path: Path):
-    runner = open_runner(path)
+def _artifact_predictor(path: Path, verify: bool):
+    runner = open_runner(path, verify=verify)
     return lambda x: run_batched(runner, x, BATCH)
 
 
@@ -55,17 +55,18 @@ def resolve_model(model_path: Path) -> Path:
     return path
 
 
-def predict(model_path: Path, inputs: list[Path]) -> tuple[np.ndarray, list[str]]:
+def predict(model_path: Path, inputs: list[Path], verify: bool = True) -> tuple[np.ndarray, list[str]]:
     """Class probabilities (N, 10) float32 and one name per image ("file" or "file[i]" for IDX/.npy rows).
 
     model_path is a .keras, .onnx or .tflite file, or a run folder (its model.keras, see resolve_model). Inputs
     are IDX (.gz or raw), .npy or PNG/JPEG files, loaded as the edge kit loads them. A missing, truncated or
-    foreign model file raises ModelError naming it; a bad input raises InputError.
+    foreign model file raises ModelError naming it, as does an artifact that differs from the export's
+    manifest.json beside it unless ``verify`` is False; a bad input raises InputError.
     """
     path = resolve_model(model_path)
     suffix = path.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise ModelError(f"{path}: unsupported model type {suffix or '(none)'}: expected .keras, .onnx or .tflite")
-    run = _keras_predictor(path) if suffix == ".keras" else _artifact_predictor(path)
+    run = _keras_predictor(path) if suffix == ".keras" else _artifact_predictor(path, verify)
     images, names = _load_inputs(inputs)
     return run(images), names

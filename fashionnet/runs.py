@@ -87,6 +87,13 @@ class RunPaths:
     def parity_md(self) -> Path:
         return self.export_dir / "parity.md"
 
+    @property
+    def manifest(self) -> Path:
+        """SHA-256 of every exported file (fashionnet/manifest.py writes it, the edge kit checks models against it)."""
+        from fashionnet_edge import MANIFEST_NAME
+
+        return self.export_dir / MANIFEST_NAME
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # The run record: config.json

@@ -20,7 +20,7 @@ import numpy as np
 
 from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
 from fashionnet.errors import ModelError, require
-from fashionnet_edge import EdgeModelError, OnnxClassifier, validate_batch
+from fashionnet_edge import EdgeModelError, OnnxClassifier, validate_batch, verify_file
 
 __all__ = [
     "RUNTIME_SUFFIXES",
@@ -126,17 +126,20 @@ def artifact_format(path: str | os.PathLike) -> str:
     return suffix[1:]
 
 
-def open_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
+def open_runner(path: str | os.PathLike, threads: int | None = None, verify: bool = True) -> Runner:
     """The runner for an artifact: the edge kit's OnnxClassifier for .onnx, TfliteRunner for .tflite.
 
-    A missing, damaged or foreign file is a ModelError naming it; a runtime that is not installed is a
+    A missing, damaged or foreign file is a ModelError naming it; so is a file that differs from the export's
+    manifest.json beside it (unless ``verify`` is False); a runtime that is not installed is a
     MissingDependencyError naming the extra that brings it.
     """
     path = Path(path)
     runner, module, extra = _RUNTIMES["." + artifact_format(path)]
     require(module, extra)
     try:
-        return runner(path, threads=threads)
+        if verify:
+            verify_file(path)
+        return runner(path, threads=threads, **({"verify": False} if runner is OnnxClassifier else {}))  # hashed once
     except EdgeModelError as exc:
         raise ModelError(str(exc)) from exc
 

@@ -1,0 +1,80 @@
+"""The device self-test: `fashionnet_edge.py MODEL --selftest` reruns the export's parity check on selftest.json
+with the device's own onnxruntime and prints one line; exit 0 on pass, 1 on fail, 2 when it cannot run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from export_fixtures import blocked_edge_command
+
+from fashionnet.selftest import CONFIDENT, SELFTEST_IMAGES
+from fashionnet_edge import SELFTEST_FORMAT, SELFTEST_NAME
+
+pytestmark = pytest.mark.export
+
+
+def edge(folder, *args):
+    return subprocess.run(blocked_edge_command(folder, *args), capture_output=True, text=True, timeout=120)
+
+
+def test_the_export_writes_confident_test_images_with_kerass_answers(exported, dataset, tiny_probs):
+    folder, report = exported
+    reference = json.loads((folder / SELFTEST_NAME).read_text())
+    assert reference["format"] == SELFTEST_FORMAT
+    indices = reference["indices"]
+    assert len(indices) == SELFTEST_IMAGES and indices == sorted(indices)
+    (_, _), (test_images, test_labels) = dataset
+    images = np.frombuffer(base64.b64decode(reference["images"]), dtype=np.uint8).reshape(-1, 28, 28)
+    np.testing.assert_array_equal(images, test_images[indices])
+    assert reference["labels"] == test_labels[indices].tolist()
+    keras = np.asarray(reference["keras_probabilities"])
+    np.testing.assert_allclose(keras, tiny_probs[indices], atol=1e-5)  # Keras's answers, as the gate computed them
+    assert (keras.max(axis=1) >= CONFIDENT).all()
+    assert set(reference["artifacts"]) == set(report["artifacts"])
+    assert reference["artifacts"]["model.onnx"]["max_abs_diff_tolerance"] == 1e-5
+    assert reference["artifacts"]["model.int8.onnx"]["max_abs_diff_tolerance"] is None
+
+
+@pytest.mark.parametrize("model", ["model.onnx", "model.int8.onnx"])
+def test_selftest_passes_on_this_machine_with_one_line(exported, model):
+    folder, _ = exported
+    import onnxruntime
+
+    done = edge(folder, str(folder / model), "--selftest")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert line.startswith(f"selftest {model}: PASS, top-1 as Keras on {SELFTEST_IMAGES}/{SELFTEST_IMAGES} images, ")
+    assert f"onnxruntime {onnxruntime.__version__}" in line and ("<= 1e-05" in line) == (model == "model.onnx")
+
+
+def test_selftest_fails_when_the_device_computes_something_else(exported, tmp_path):
+    """An fp32 file that holds the int8 network (what a runtime with broken kernels would compute): exit 1."""
+    folder, _ = exported
+    copy = tmp_path / "export"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("web"))
+    shutil.copy2(copy / "model.int8.onnx", copy / "model.onnx")
+    refused = edge(copy, str(copy / "model.onnx"), "--selftest")
+    assert refused.returncode == 2 and "does not match manifest.json" in refused.stderr  # the manifest sees it first
+    done = edge(copy, str(copy / "model.onnx"), "--selftest", "--no-verify")
+    assert done.returncode == 1
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("selftest model.onnx: FAIL, ") and "> 1e-05" in line
+
+
+def test_selftest_without_its_reference_or_with_inputs_is_a_usage_error(exported, tmp_path):
+    folder, _ = exported
+    for name in ("model.onnx", "fashionnet_edge.py"):
+        shutil.copy2(folder / name, tmp_path / name)
+    done = edge(tmp_path, str(tmp_path / "model.onnx"), "--selftest")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        f"fashionnet_edge: error: {tmp_path / SELFTEST_NAME}: no self-test reference beside the model "
+        "(`fashionnet export` writes it)"
+    )
+    both = edge(folder, str(folder / "model.onnx"), "x.png", "--selftest")
+    assert both.returncode == 2 and "give INPUTS to classify, or --selftest without inputs" in both.stderr
