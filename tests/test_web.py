@@ -104,7 +104,7 @@ def test_page_loads_with_the_pinned_runtime_and_no_console_errors(kit_page):
     page = kit_page.page
     assert page.locator("#ort-version").inner_text() == kit_page.ort_version()
     assert page.locator('input[name="model"]').evaluate_all("els => els.map(e => e.value)") == ["fp32", "int8"]
-    assert page.locator("#model-status").inner_text() == "fp32 model ready"
+    assert page.locator("#model-status").inner_text() == "fp32 model ready (SHA-256 as in manifest.json)"
     assert page.locator("#samples figure").count() == 10 * SAMPLES_PER_CLASS
     assert kit_page.message() == ""
     assert kit_page.console_errors == []
@@ -271,66 +271,55 @@ def test_a_bad_photo_shows_a_message_not_an_error(kit_page, tmp_path, name, data
 
 
 @pytest.mark.web
-@pytest.mark.parametrize("damage", ["truncated", "not onnx"])
-def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_path, damage):
+@pytest.mark.parametrize(
+    "damage, manifest, message",
+    [
+        ("truncated", True, "does not match manifest.json: sha256 "),
+        ("one bit", True, "does not match manifest.json: sha256 "),
+        ("truncated", False, "not a loadable ONNX model"),
+        ("not onnx", False, "not a loadable ONNX model"),
+    ],
+)
+def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_path, damage, manifest, message):
     from fashionnet.browser import open_kit
 
     copy = tmp_path / "export"
     shutil.copytree(served_export, copy, symlinks=True)
+    if not manifest:  # a manifest that does not list the model: nothing to check it against
+        listed = json.loads((copy / "manifest.json").read_text())
+        del listed["files"]["model.int8.onnx"]
+        (copy / "manifest.json").write_text(json.dumps(listed))
     model = copy / "model.int8.onnx"
-    data = model.read_bytes()
-    model.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"<html>moved</html>")
+    data = bytearray(model.read_bytes())
+    if damage == "one bit":
+        data[len(data) // 2] ^= 1
+    model.write_bytes(
+        data[: len(data) // 3] if damage == "truncated" else b"<html>moved</html>" if damage == "not onnx" else data
+    )
     with open_kit(copy, browser) as kit:
         assert kit.open()  # the default fp32 model is fine
         kit.page.locator('input[value="int8"]').check()
         kit.page.wait_for_function("document.getElementById('model-status').textContent.includes('failed')")
-        assert kit.message().startswith(f"{kit.url.rsplit('/web/', 1)[0]}/model.int8.onnx: not a loadable ONNX model")
+        assert kit.message().startswith(f"{kit.url.rsplit('/web/', 1)[0]}/model.int8.onnx: {message}")
         assert kit.page.locator("#classify-samples").is_disabled()
         assert kit.console_errors == []
 
 
 @pytest.mark.web
-def test_web_bench_reports_both_models_with_ratios_from_its_own_rounds(served_export, tmp_path):
-    """The benchmark's output, not its speed: every figure and ratio comes from the rounds it recorded."""
-    import subprocess
-    import sys
+@pytest.mark.parametrize("model, file", [("fp32", "model.onnx"), ("int8", "model.int8.onnx")])
+def test_the_page_selftest_passes_like_the_python_kits(kit_page, model, file):
+    from fashionnet.selftest import SELFTEST_IMAGES
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fashionnet.web_bench",
-            str(served_export.parent),
-            "--out",
-            str(tmp_path),
-            "--rounds",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads((tmp_path / "web_bench.json").read_text())
-    assert set(results["models"]) == {"fp32", "int8"}
-    for m in results["models"].values():
-        rounds = m["rounds"]
-        assert all(len(v) == 2 and all(t > 0 for t in v) for v in rounds.values())
-        ratios = [w / p for w, p in zip(rounds["web_b1"], rounds["python_b1"], strict=True)]
-        assert m["batch1_web_over_python"] == pytest.approx(float(np.median(ratios)))
-        assert m["web_batch256_images_per_second"] == pytest.approx(256e3 / float(np.median(rounds["web_b256"])))
-    assert "| int8 (model.int8.onnx) |" in done.stdout and results["onnxruntime_web"] == "1.30.0"
-
-
-@pytest.mark.web
-def test_web_bench_without_a_web_kit_is_a_one_line_error(tmp_path):
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "fashionnet.web_bench", str(tmp_path)], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
-        f"web_bench: error: {tmp_path}: no export/web/kit.json (run `fashionnet export {tmp_path}`)"
-    )
+    page = kit_page.page
+    page.locator(f'input[value="{model}"]').check()
+    page.wait_for_function("document.getElementById('model-status').textContent.includes('ready')")
+    page.locator("#run-selftest").click()
+    page.wait_for_function("document.getElementById('selftest-result').textContent.startsWith('selftest')")
+    line = page.locator("#selftest-result").inner_text()
+    assert line.startswith(f"selftest {file}: PASS, top-1 as Keras on {SELFTEST_IMAGES}/{SELFTEST_IMAGES} images, ")
+    gate = "<= 1e-05" if model == "fp32" else "not gated (int8)"
+    assert f" {gate}, onnxruntime-web 1.30.0, " in line
+    assert page.evaluate("(m) => window.fashionnet.selftest(m)", model)["line"] == line
+    page.locator('input[value="fp32"]').check()  # the page as the other tests expect it
+    page.wait_for_function("document.getElementById('model-status').textContent.startsWith('fp32')")
+    assert kit_page.message() == "" and kit_page.console_errors == []

@@ -6,6 +6,7 @@ import { decodeImage, toModelInput } from "./preprocess.js";
 const $ = (id) => document.getElementById(id);
 const classifiers = new Map(); // model key -> Promise<Classifier>
 let kit = null;
+let manifest = null; // Promise of the export's manifest.json (null when there is none)
 
 function showMessage(text) {
   $("message").textContent = text;
@@ -26,11 +27,15 @@ function modelEntry(key) {
 function classifier(key) {
   if (!classifiers.has(key)) {
     const url = new URL(modelEntry(key).file, document.baseURI).href;
-    const loading = Classifier.load(url);
+    const loading = manifest.then((m) => Classifier.load(url, m?.files?.[fileName(key)]?.sha256 ?? null));
     loading.catch(() => classifiers.delete(key));
     classifiers.set(key, loading);
   }
   return classifiers.get(key);
+}
+
+function fileName(key) {
+  return modelEntry(key).file.split("/").pop();
 }
 
 function selectedModel() {
@@ -118,6 +123,50 @@ async function classifySamples() {
   });
 }
 
+/** Python's "{:.Ne}" format (7.2e-07), so the page's self-test line reads like the Python kit's. */
+function pythonExp(value, digits) {
+  const [mantissa, exponent] = value.toExponential(digits).split("e");
+  const power = Number(exponent);
+  return `${mantissa}e${power < 0 ? "-" : "+"}${String(Math.abs(power)).padStart(2, "0")}`;
+}
+
+/** The Python kit's --selftest in the page: the model on this browser against the export's selftest.json. */
+async function selftest(key) {
+  const response = await fetch("../selftest.json");
+  if (!response.ok) throw new Error(`selftest.json: cannot fetch it (HTTP ${response.status}); it is written by fashionnet export`);
+  const reference = await response.json();
+  const file = fileName(key);
+  const entry = reference.artifacts[file];
+  if (!entry) throw new Error(`selftest.json: no entry for ${file}`);
+  const pixels = fromBase64(reference.images);
+  const n = pixels.length / IMAGE_PIXELS;
+  const probabilities = await (await classifier(key)).predict(pixels, n);
+  let agree = 0, diff = 0;
+  for (let i = 0; i < n; i++) {
+    const keras = reference.keras_probabilities[i];
+    const row = probabilities.subarray(i * CLASS_COUNT, (i + 1) * CLASS_COUNT);
+    agree += ranked(row)[0].index === ranked(keras)[0].index;
+    for (let j = 0; j < CLASS_COUNT; j++) diff = Math.max(diff, Math.abs(row[j] - keras[j]));
+  }
+  const tolerance = entry.max_abs_diff_tolerance;
+  const passed = agree === n && (tolerance == null || diff <= tolerance);
+  const gate = tolerance == null ? "not gated (int8)" : `${diff <= tolerance ? "<=" : ">"} ${pythonExp(tolerance, 0)}`;
+  const line =
+    `selftest ${file}: ${passed ? "PASS" : "FAIL"}, top-1 as Keras on ${agree}/${n} images, ` +
+    `max |\u0394p| ${pythonExp(diff, 1)} ${gate}, onnxruntime-web ${ORT_VERSION}, ` +
+    `${navigator.platform}, ${navigator.hardwareConcurrency} logical CPUs`;
+  return { passed, line };
+}
+
+async function showSelftest() {
+  await guarded(async () => {
+    $("selftest-result").textContent = "running…";
+    const { passed, line } = await selftest(selectedModel());
+    $("selftest-result").textContent = line;
+    $("selftest-result").className = passed ? "right" : "wrong";
+  });
+}
+
 function buildPage() {
   $("ort-version").textContent = ORT_VERSION;
   $("models").replaceChildren(
@@ -156,16 +205,18 @@ function buildPage() {
     if (event.dataTransfer.files[0]) classifyPhoto(event.dataTransfer.files[0]);
   });
   $("classify-samples").addEventListener("click", classifySamples);
+  $("run-selftest").addEventListener("click", showSelftest);
   $("models").addEventListener("change", () => loadSelected());
 }
 
 async function loadSelected() {
   const key = selectedModel();
   $("model-status").textContent = `loading ${key}…`;
-  $("classify-samples").disabled = true;
+  $("classify-samples").disabled = $("run-selftest").disabled = true;
   const loaded = await guarded(() => classifier(key));
-  $("model-status").textContent = loaded ? `${key} model ready` : `${key} model failed to load`;
-  $("classify-samples").disabled = !loaded;
+  const check = loaded && loaded.verified ? " (SHA-256 as in manifest.json)" : "";
+  $("model-status").textContent = loaded ? `${key} model ready${check}` : `${key} model failed to load`;
+  $("classify-samples").disabled = $("run-selftest").disabled = !loaded;
   return Boolean(loaded);
 }
 
@@ -173,6 +224,7 @@ async function start() {
   const response = await fetch("kit.json");
   if (!response.ok) throw new Error(`kit.json: cannot fetch it (HTTP ${response.status}); serve the export folder`);
   kit = await response.json();
+  manifest = fetch("../manifest.json").then((r) => (r.ok ? r.json() : null), () => null);
   buildPage();
   return loadSelected();
 }
@@ -197,6 +249,8 @@ window.fashionnet = {
       return { error: error.message };
     }
   },
+  /** {passed, line}: the self-test of a model, as the page's button runs it. */
+  selftest: (modelKey) => selftest(modelKey),
   /** Milliseconds per inference of `batch` images: the mean of each of `blocks` blocks of `perBlock` runs, after
    * `warmup` untimed runs (blocks, because the page's clock is coarsened to 0.1 ms without cross-origin isolation). */
   async benchmark(modelKey, batch, blocks, perBlock, warmup = 20) {

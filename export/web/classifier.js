@@ -21,8 +21,9 @@ export class Classifier {
     this.outputName = session.outputNames[0];
   }
 
-  /** Fetch and load a model; a missing or unloadable file, or another network's model, is a ModelError. */
-  static async load(url) {
+  /** Fetch and load a model; a missing or unloadable file, another network's model, or bytes whose SHA-256 is
+   * not `expectedSha256` (from the export's manifest.json) is a ModelError. */
+  static async load(url, expectedSha256 = null) {
     let response;
     try {
       response = await fetch(url);
@@ -31,6 +32,17 @@ export class Classifier {
     }
     if (!response.ok) throw new ModelError(`${url}: cannot fetch the model (HTTP ${response.status})`);
     const bytes = new Uint8Array(await response.arrayBuffer());
+    let verified = false;
+    if (expectedSha256 && globalThis.crypto && crypto.subtle) {
+      // crypto.subtle exists only in secure contexts (https, localhost, 127.0.0.1): elsewhere the check is skipped
+      const actual = await sha256Hex(bytes);
+      if (actual !== expectedSha256) {
+        throw new ModelError(
+          `${url}: does not match manifest.json: sha256 ${actual} (${bytes.length} bytes), the manifest records ${expectedSha256}: a modified or truncated copy`,
+        );
+      }
+      verified = true;
+    }
     let session;
     try {
       session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
@@ -38,6 +50,7 @@ export class Classifier {
       throw new ModelError(`${url}: not a loadable ONNX model (${firstLine(error)})`);
     }
     const classifier = new Classifier(session, url);
+    classifier.verified = verified;
     classifier.checkContract();
     try {
       await classifier.run(new Float32Array(IMAGE_PIXELS), 1); // the first run allocates: keep it out of timings
@@ -76,6 +89,11 @@ export class Classifier {
     }
     return out;
   }
+}
+
+export async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** uint8 grey levels -> float32 in [0, 1], the same values as numpy's astype(float32) / 255. */
