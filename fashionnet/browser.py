@@ -204,15 +204,17 @@ def open_kit(export_dir: Path, browser=None) -> Iterator[KitPage]:
 
 
 def screenshot(export_dir: Path, photo: Path, out_png: Path, model: str = "fp32") -> Path:
-    """The page after classifying ``photo`` with ``model`` (and the test images), saved as a PNG."""
+    """The page after classifying ``photo`` with ``model``, its self-test and the test images, saved as a PNG."""
     with open_kit(export_dir) as kit:
         if not kit.open():
             raise BrowserError(f"the web kit did not load: {kit.message()}")
         kit.page.set_viewport_size({"width": 1100, "height": 1000})
         kit.page.locator(f'input[value="{model}"]').check()
-        kit.page.wait_for_function("document.getElementById('model-status').textContent.endsWith('ready')")
+        kit.page.wait_for_function("document.getElementById('model-status').textContent.includes(' ready')")
         kit.page.locator("#photo").set_input_files(str(photo))
         kit.page.locator("#photo-result").wait_for(state="visible")
+        kit.page.locator("#run-selftest").click()
+        kit.page.wait_for_function("document.getElementById('selftest-result').textContent.startsWith('selftest')")
         kit.page.locator("#classify-samples").click()
         kit.page.wait_for_function("document.getElementById('samples-summary').textContent.length > 0")
         if kit.message() or kit.console_errors:
