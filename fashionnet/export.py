@@ -421,6 +421,7 @@ def export_run(
     from fashionnet import console
     from fashionnet.data import load_data, preprocess_images
     from fashionnet.manifest import build_manifest
+    from fashionnet.model_card import MODEL_CARD_NAME, model_card
     from fashionnet.reference import keras_probabilities
     from fashionnet.runs import RunPaths, read_record_if_any, recover_dir, swap_dir, write_json, write_text
     from fashionnet.selftest import selftest_reference
@@ -485,6 +486,7 @@ def export_run(
         if report["passed"]:
             reference_set = selftest_reference(artifacts, report, reference, test_images, test_labels)
             write_json(staged / SELFTEST_NAME, reference_set)
+            write_text(staged / MODEL_CARD_NAME, model_card(report, reference, test_labels, record))
         write_json(staged_paths.manifest, build_manifest(staged, report, record))  # last: it hashes the rest
         if report["passed"]:
             swap_dir(staged, paths.export_dir)

@@ -69,7 +69,9 @@ def test_all_four_artifacts_pass(exported):
         assert entry["accuracy_drop_points"] <= 0.5
         assert entry["size_bytes"] < report["artifacts"][name.replace(".int8", "")]["size_bytes"] / 3
     # the folder is a complete kit, and the report is on disk in both forms
-    assert {p.name for p in folder.iterdir()} == set(ALL) | {"parity.json", "parity.md", "fashionnet_edge.py"}
+    assert {p.name for p in folder.iterdir()} == set(ALL) | {
+        "parity.json", "parity.md", "fashionnet_edge.py", "web", "manifest.json", "selftest.json", "MODEL_CARD.md"
+    }  # fmt: skip
     assert json.loads((folder / "parity.json").read_text())["passed"] is True
     assert "model.int8.tflite" in (folder / "parity.md").read_text()
     assert not list(folder.parent.glob(".export-tmp-*"))
@@ -263,7 +265,11 @@ def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run
     import fashionnet.export as export_module
 
     folder, _ = exported
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def snapshot():
+        return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and "node_modules" not in p.parts}
+
+    before = snapshot()
     real_export_model = export_module.export_model
 
     def tampered_export_model(*args, **kwargs):
@@ -281,7 +287,7 @@ def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run
     with pytest.raises(ExportError, match=r"model\.onnx: max \|\u0394p\| .* > tolerance 1e-05") as info:
         export_run(tiny_run, ("onnx",), None, data_dir, limit=300)
     assert "export.rejected" in str(info.value)
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # the good export is untouched
+    assert snapshot() == before  # the good export is untouched
     rejected = tiny_run / "export.rejected"
     assert (rejected / "model.onnx").is_file()
     assert json.loads((rejected / "parity.json").read_text())["passed"] is False
