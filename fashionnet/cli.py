@@ -194,14 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
         "report.md. Rerun the same command to resume: stages already done are skipped.",
     )
     _add_train_options(p)
-    p.add_argument("--formats", default="onnx,tflite", help="export formats (default: %(default)s)")
+    p.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx, tflite, mcu (default: %(default)s)")
     p.add_argument("--quantize", choices=["int8"], default=None, help="also export int8 models")
     p.add_argument("--no-export", action="store_true", help="stop after the report")
     p.set_defaults(func=cmd_reproduce)
 
     p = command("export", "export RUN/model.keras to ONNX and TFLite, verified against Keras")
     p.add_argument("run", type=user_path, help=run_help)
-    p.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx, tflite (default: %(default)s)")
+    p.add_argument(
+        "--formats",
+        default="onnx,tflite",
+        help="comma-separated: onnx, tflite, mcu (mcu: a TensorFlow Lite Micro model for microcontrollers, with "
+        "--quantize int8 and fashionnet[mcu]; default: %(default)s)",
+    )
     p.add_argument("--quantize", choices=["int8"], default=None, help="also write int8 models")
     _add_data_dir(p)
     p.set_defaults(func=cmd_export)

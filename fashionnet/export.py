@@ -34,6 +34,7 @@ from fashionnet.runs import write_bytes
 
 __all__ = [
     "FORMATS",
+    "KNOWN_FORMATS",
     "QUANTIZATIONS",
     "ARTIFACT_NAMES",
     "PREPROCESSING",
@@ -42,13 +43,16 @@ __all__ = [
     "artifact_names",
 ]
 
-FORMATS = ("onnx", "tflite")
+FORMATS = ("onnx", "tflite")  # the default export
+MCU = "mcu"  # opt-in: the full-integer model for TensorFlow Lite Micro (needs --quantize int8; fashionnet/mcu.py)
+KNOWN_FORMATS = (*FORMATS, MCU)
 QUANTIZATIONS = (None, "int8")
 ARTIFACT_NAMES = {
     ("onnx", None): "model.onnx",
     ("tflite", None): "model.tflite",
     ("onnx", "int8"): "model.int8.onnx",
     ("tflite", "int8"): "model.int8.tflite",
+    (MCU, "int8"): "model.mcu.tflite",
 }
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
@@ -67,7 +71,7 @@ TMP_PREFIX = ".export-tmp-"
 def artifact_names(formats: tuple[str, ...] | list[str], quantize: str | None) -> list[str]:
     """The file names an export of these formats produces, in a stable order."""
     formats, quantize = _check_options(formats, quantize)
-    names = [ARTIFACT_NAMES[(f, None)] for f in formats]
+    names = [ARTIFACT_NAMES[(f, None)] for f in formats if f != MCU]
     if quantize:
         names += [ARTIFACT_NAMES[(f, quantize)] for f in formats]
     return names
@@ -77,11 +81,13 @@ def _check_options(formats, quantize) -> tuple[tuple[str, ...], str | None]:
     if isinstance(formats, str):
         formats = tuple(f.strip() for f in formats.split(",") if f.strip())
     formats = tuple(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in KNOWN_FORMATS]
     if unknown or not formats:
-        raise ExportError(f"unknown export format(s) {unknown or formats}: choose from {', '.join(FORMATS)}")
+        raise ExportError(f"unknown export format(s) {unknown or formats}: choose from {', '.join(KNOWN_FORMATS)}")
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"unknown quantization {quantize!r}: choose from none, int8")
+    if MCU in formats and quantize != "int8":
+        raise ExportError("the mcu format is a full-integer int8 model: add --quantize int8")
     return formats, quantize
 
 
@@ -220,6 +226,8 @@ def _convert(model_path, out_dir, formats, quantize, calibration_images, metadat
             )
     if "tflite" in formats:
         _export_tflite(model, out_dir, quantize, calibration_images)
+    if MCU in formats:
+        _export_mcu(model, out_dir / ARTIFACT_NAMES[(MCU, "int8")], calibration_images)
 
 
 def _class_names() -> list[str]:
@@ -392,6 +400,36 @@ def _export_tflite(model, out_dir: Path, quantize: str | None, calibration_image
             write_bytes(out_dir / name, data)
 
 
+def _export_mcu(model, path: Path, calibration_images: np.ndarray) -> None:
+    """The microcontroller model: batch 1, int8 everywhere including the input and output (TFLite Micro runs
+    integer kernels only; the device quantizes its pixels with the input's scale and zero point)."""
+    import keras
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix=".savedmodel-", dir=path.parent) as saved_model:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve",
+            lambda image: {OUTPUT_NAME: model(image, training=False)},
+            input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32, name=INPUT_NAME)],
+        )
+        archive.write_out(saved_model, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [calibration_images[i : i + 1]] for i in range(len(calibration_images))
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        try:
+            data = converter.convert()
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(f"{path.name}: TFLite Micro conversion failed ({type(exc).__name__}: {exc})") from exc
+    write_bytes(path, data)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The export stage of a run folder: convert, verify, publish
 # --------------------------------------------------------------------------------------------------------------
@@ -421,6 +459,7 @@ def export_run(
     from fashionnet import console
     from fashionnet.data import load_data, preprocess_images
     from fashionnet.manifest import build_manifest
+    from fashionnet.mcu import write_mcu_kit
     from fashionnet.model_card import MODEL_CARD_NAME, model_card
     from fashionnet.reference import keras_probabilities
     from fashionnet.runs import RunPaths, read_record_if_any, recover_dir, swap_dir, write_json, write_text
@@ -433,6 +472,8 @@ def export_run(
 
     paths = RunPaths(Path(run_dir))
     formats, quantize = _check_options(formats, quantize)
+    if MCU in formats:
+        require("tflite_micro", "mcu")  # the microcontroller model is verified on the TensorFlow Lite Micro interpreter
     model_path = paths.model
     if not model_path.is_file():
         raise ExportError(f"run {paths.root} has no model.keras; train first")
@@ -483,6 +524,9 @@ def export_run(
         shutil.copy2(fashionnet_edge.__file__, staged / "fashionnet_edge.py")
         if "onnx" in formats:
             write_web_kit(staged, report, test_images, test_labels)
+        micro = report["artifacts"].get(ARTIFACT_NAMES[(MCU, "int8")])
+        if micro is not None and "arena_bytes" in micro:
+            write_mcu_kit(staged, micro)
         if report["passed"]:
             reference_set = selftest_reference(artifacts, report, reference, test_images, test_labels)
             write_json(staged / SELFTEST_NAME, reference_set)

@@ -21,6 +21,22 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 
 
+def _micro_budget(report: dict) -> str:
+    micro = next((e for e in report["artifacts"].values() if e.get("format") == "mcu" and "arena_bytes" in e), None)
+    if micro is None:
+        return (
+            "No microcontroller model in this export (`--formats ...,mcu --quantize int8` makes one for "
+            "TensorFlow Lite Micro)."
+        )
+    ram = ", ".join(budget for budget, ok in micro["fits"]["ram"].items() if ok) or "none of 256 KB / 512 KB / 1 MB"
+    flash = ", ".join(budget for budget, ok in micro["fits"]["flash"].items() if ok) or "none of 1 MB / 2 MB"
+    return (
+        f"Microcontroller budget ({micro['file']}, TensorFlow Lite Micro): {micro['arena_bytes']:,} bytes of tensor "
+        f"arena (RAM; fits {ram}) and {micro['flash_bytes']:,} bytes of model (flash, plus the program; fits "
+        f"{flash}), measured with the interpreter's reference kernels on the build machine."
+    )
+
+
 def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=None, now=None) -> str:
     """The card's Markdown. ``reference``: Keras's (N, 10) probabilities on the N test images the gate used."""
     now = now or datetime.datetime.now(datetime.UTC)
@@ -93,8 +109,9 @@ def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=N
     lines += [
         "",
         "Latencies are the export machine's (median of 50 single-image runs while it may have been shared); the "
-        "device self-test (`fashionnet_edge.py MODEL --selftest`) checks the answers on the device itself. "
-        "A microcontroller (TFLite Micro) build and its memory budget are not part of this export.",
+        "device self-test (`fashionnet_edge.py MODEL --selftest`) checks the answers on the device itself.",
+        "",
+        _micro_budget(report),
         "",
         "## Known limits",
         "",

@@ -27,6 +27,8 @@ __all__ = [
     "Runner",
     "OnnxClassifier",
     "TfliteRunner",
+    "MicroRunner",
+    "is_micro_model",
     "artifact_format",
     "check_contract",
     "open_runner",
@@ -110,6 +112,92 @@ class TfliteRunner:
         return out.copy()
 
 
+MICRO_SUFFIX = ".mcu.tflite"  # a full-integer model for TensorFlow Lite Micro (fashionnet/mcu.py)
+MICRO_ARENA_LIMIT = 4 << 20  # bytes; the needed arena is found by bisection below this
+
+
+class MicroRunner:
+    """A full-integer TFLite model (int8 input and output, batch 1) on the TensorFlow Lite Micro interpreter, the
+    runtime of microcontrollers; batches run one image at a time, (de)quantized with the model's parameters."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, arena_bytes: int = MICRO_ARENA_LIMIT):
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        self.data = self.path.read_bytes()
+        try:
+            self.interpreter = runtime.Interpreter.from_bytes(self.data, arena_size=arena_bytes)
+            self.input = self.interpreter.get_input_details(0)
+            self.output = self.interpreter.get_output_details(0)
+        except Exception as exc:  # noqa: BLE001 - the interpreter raises RuntimeError/ValueError for bad models
+            raise ModelError(f"{self.path}: not a TensorFlow Lite Micro model ({type(exc).__name__}: {exc})") from exc
+        found = (np.dtype(self.input["dtype"]), tuple(self.input["shape"]), np.dtype(self.output["dtype"]),
+                 tuple(self.output["shape"]))  # fmt: skip
+        if found != (np.dtype(np.int8), (1, *IMAGE_SHAPE), np.dtype(np.int8), (1, NUM_CLASSES)):
+            raise ModelError(
+                f"{self.path}: expected an int8 (1, 28, 28, 1) -> int8 (1, 10) model, found "
+                f"{found[0]} {found[1]} -> {found[2]} {found[3]}"
+            )
+
+    @staticmethod
+    def _scale_zero(details) -> tuple[float, int]:
+        q = details["quantization_parameters"]
+        return float(q["scales"][0]), int(q["zero_points"][0])
+
+    @property
+    def quantization(self) -> dict:
+        """The input's and output's (scale, zero point): real = scale * (q - zero point)."""
+        return {"input": self._scale_zero(self.input), "output": self._scale_zero(self.output)}
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = validate_batch(x)
+        (in_scale, in_zero), (out_scale, out_zero) = self.quantization["input"], self.quantization["output"]
+        q = np.clip(np.round(x / in_scale + in_zero), -128, 127).astype(np.int8)
+        out = np.empty((len(x), NUM_CLASSES), dtype=np.float32)
+        for i in range(len(q)):
+            self.interpreter.set_input(q[i : i + 1], 0)
+            self.interpreter.invoke()
+            out[i] = (self.interpreter.get_output(0)[0].astype(np.float32) - out_zero) * out_scale
+        return out
+
+    def arena_bytes_needed(self, resolution: int = 16) -> int:
+        """The smallest tensor arena this interpreter runs the model in, to ``resolution`` bytes (bisection)."""
+        from tflite_micro.python.tflite_micro import runtime
+
+        def runs(size: int) -> bool:
+            try:
+                interpreter = runtime.Interpreter.from_bytes(self.data, arena_size=size)
+                interpreter.set_input(np.zeros((1, *IMAGE_SHAPE), dtype=np.int8), 0)
+                interpreter.invoke()
+                return True
+            except Exception:  # noqa: BLE001 - "arena too small" is a RuntimeError from the C++ allocator
+                return False
+
+        low, high = 0, MICRO_ARENA_LIMIT
+        if not runs(high):
+            raise ModelError(f"{self.path}: does not run in a {high:,}-byte tensor arena")
+        while high - low > resolution:
+            middle = (low + high) // 2
+            low, high = (low, middle) if runs(middle) else (middle, high)
+        return high
+
+    def ops(self) -> list[str]:
+        """The model's builtin operators, e.g. ['CONV_2D', 'FULLY_CONNECTED', ...]."""
+        from tflite_micro.python.tflite_micro import runtime
+        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+        names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+        model = runtime.convert_bytearray_to_object(self.data)
+        codes = {runtime.get_builtin_code_from_operator_code(op) for op in model.operatorCodes}
+        return sorted(names.get(code, str(code)) for code in codes)
+
+
+def is_micro_model(path: str | os.PathLike) -> bool:
+    return Path(path).name.lower().endswith(MICRO_SUFFIX)
+
+
 # suffix -> (runner, the module it needs, the extra that installs that module)
 _RUNTIMES = {
     ".onnx": (OnnxClassifier, "onnxruntime", "edge"),
@@ -135,6 +223,8 @@ def open_runner(path: str | os.PathLike, threads: int | None = None, verify: boo
     """
     path = Path(path)
     runner, module, extra = _RUNTIMES["." + artifact_format(path)]
+    if is_micro_model(path):
+        runner, module, extra = MicroRunner, "tflite_micro", "mcu"
     require(module, extra)
     try:
         if verify:

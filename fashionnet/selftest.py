@@ -24,7 +24,8 @@ def selftest_reference(
     agrees with it on this machine, with Keras's probabilities and each artifact's tolerance."""
     from fashionnet.runtimes import open_runner, run_batched
 
-    confident = np.flatnonzero(reference.max(axis=1) >= CONFIDENT)
+    # a few candidates beyond the set's size: some artifacts run one image at a time (the microcontroller model)
+    confident = np.flatnonzero(reference.max(axis=1) >= CONFIDENT)[: 4 * SELFTEST_IMAGES]
     floats = images[confident][..., None].astype(np.float32) / 255
     keep = np.ones(len(confident), dtype=bool)
     for path in artifacts.values():

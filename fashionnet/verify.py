@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
-from fashionnet.runtimes import artifact_format, open_runner, run_batched
+from fashionnet.runtimes import artifact_format, is_micro_model, open_runner, run_batched
 
 __all__ = [
     "ONNX_FP32_TOLERANCE",
@@ -51,6 +51,8 @@ LATENCY_RUNS = 50
 
 def artifact_kind(path: Path) -> tuple[str, str]:
     """(format, precision) from the file name: model.onnx -> (onnx, fp32), model.int8.tflite -> (tflite, int8)."""
+    if is_micro_model(path):
+        return "mcu", "int8"
     return artifact_format(path), ("int8" if ".int8." in Path(path).name else "fp32")
 
 
@@ -95,6 +97,7 @@ class _Gate:
     tolerances: dict
     batch_sizes: tuple[int, ...]
     measure_latency: bool
+    predictions: dict  # artifact name -> its top-1 classes, filled as artifacts are verified
 
     @property
     def keras_pred(self) -> np.ndarray:
@@ -176,6 +179,9 @@ def _verify_one(name: str, path: Path, gate: _Gate) -> dict:
             )
         )
         batch_tol = INT8_BATCH_TOLERANCE
+    gate.predictions[name] = pred
+    if fmt == "mcu":
+        return _finish_micro(entry, checks, runner, path, gate)
     # Dynamic batch: re-run a slice at other batch sizes; must match the full run's rows.
     part = images[:DYNAMIC_SLICE]
     worst, error = 0.0, None
@@ -213,13 +219,40 @@ def _verify_one(name: str, path: Path, gate: _Gate) -> dict:
         else:
             ops_text = "op list not inspectable (no Flex/custom op seen)"
         checks.append(_check("builtin_ops", bad, [], not bad, f"{name}: {ops_text}"))
+    return _finish(entry, checks, path, gate)
+
+
+def _finish(entry: dict, checks: list, path: Path, gate: _Gate) -> dict:
     if gate.measure_latency:
-        entry["latency_ms_batch1"] = _latency_ms(path, images[:1])
+        entry["latency_ms_batch1"] = _latency_ms(path, gate.images[:1])
     failed = [c["message"] for c in checks if not c["passed"]]
     entry["checks"] = checks
     entry["passed"] = not failed
     entry["reason"] = "; ".join(failed) if failed else "all checks passed"
     return entry
+
+
+MICRO_RAM_BUDGETS = (256 * 1024, 512 * 1024, 1024 * 1024)  # bytes of RAM of common microcontroller boards
+MICRO_FLASH_BUDGETS = (1024 * 1024, 2 * 1024 * 1024)
+
+
+def _finish_micro(entry: dict, checks: list, runner, path: Path, gate: _Gate) -> dict:
+    """The microcontroller model: batch 1 by design (no dynamic-batch check); its memory needs, measured."""
+    arena = runner.arena_bytes_needed()
+    flash = entry["size_bytes"]
+    entry["ops"] = runner.ops()
+    entry["quantization"] = {k: {"scale": v[0], "zero_point": v[1]} for k, v in runner.quantization.items()}
+    entry["arena_bytes"] = arena
+    entry["flash_bytes"] = flash
+    entry["fits"] = {
+        "ram": {
+            (f"{b // 1024} KB" if b < 1024 * 1024 else f"{b // (1024 * 1024)} MB"): arena < b for b in MICRO_RAM_BUDGETS
+        },
+        "flash": {f"{b // (1024 * 1024)} MB": flash < b for b in MICRO_FLASH_BUDGETS},
+    }
+    bad = [op for op in entry["ops"] if not op.isupper() or op == "CUSTOM"]
+    checks.append(_check("builtin_ops", bad, [], not bad, f"{entry['file']}: TensorFlow Lite Micro ops {entry['ops']}"))
+    return _finish(entry, checks, path, gate)
 
 
 def verify_artifacts(
@@ -258,7 +291,7 @@ def verify_artifacts(
             f"verify_artifacts: images {images.shape}, reference {reference.shape} and labels {labels.shape} disagree"
         )
     tolerances = {"onnx": onnx_tolerance, "tflite": tflite_tolerance, "int8_drop_points": int8_max_drop_points}
-    gate = _Gate(reference, images, labels, tolerances, tuple(batch_sizes), measure_latency)
+    gate = _Gate(reference, images, labels, tolerances, tuple(batch_sizes), measure_latency, {})
     keras_pred = gate.keras_pred
     entries = {}
     for name, path in artifacts.items():
@@ -266,6 +299,9 @@ def verify_artifacts(
         entries[name] = _verify_one(name, Path(path), gate)
         if log is not None:
             log(_progress_line(name, entries[name], time.perf_counter() - started))
+    micro, int8_tflite = entries.get("model.mcu.tflite"), gate.predictions.get("model.int8.tflite")
+    if micro is not None and int8_tflite is not None and "model.mcu.tflite" in gate.predictions:
+        micro["top1_agreement_with_int8_tflite"] = int((gate.predictions["model.mcu.tflite"] == int8_tflite).sum())
     failures = [entry["reason"] for entry in entries.values() if not entry["passed"]]
     return {
         "fashionnet_version": __version__,
@@ -303,6 +339,35 @@ def _num(x, fmt: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
+def _signed(n: int) -> str:
+    return f"+ {n}" if n >= 0 else f"- {-n}"
+
+
+def _micro_lines(report: dict) -> list[str]:
+    """The microcontroller model's memory needs against common budgets, when the export made one."""
+    lines = []
+    for name, a in report["artifacts"].items():
+        if a.get("format") != "mcu" or "arena_bytes" not in a:
+            continue
+        ram = ", ".join(f"{budget} {'yes' if ok else 'no'}" for budget, ok in a["fits"]["ram"].items())
+        flash = ", ".join(f"{budget} {'yes' if ok else 'no'}" for budget, ok in a["fits"]["flash"].items())
+        agree = a.get("top1_agreement_with_int8_tflite")
+        q_in, q_out = a["quantization"]["input"], a["quantization"]["output"]
+        lines += [
+            "",
+            f"Microcontroller model {name} (TensorFlow Lite Micro interpreter, int8 input and output, batch 1):",
+            f"- RAM: tensor arena {a['arena_bytes']:,} bytes, the least it ran in (bisection, 16-byte steps); "
+            f"fits in {ram}",
+            f"- flash: the model's {a['flash_bytes']:,} bytes (plus the program); fits in {flash}",
+            f"- input: q = round(pixel / {q_in['scale']:.8g}) {_signed(q_in['zero_point'])}, pixel in [0, 1]; "
+            f"output: p = {q_out['scale']:.8g} * (q {_signed(-q_out['zero_point'])})",
+            f"- ops: {', '.join(a['ops'])}",
+        ]
+        if agree is not None:
+            lines.append(f"- top-1 as model.int8.tflite (LiteRT) on {agree}/{a['images']} images")
+    return lines
+
+
 def format_report(report: dict) -> str:
     """The parity report as a Markdown table (readable in a terminal too), with a legend for its terse columns."""
     sizes = "/".join(map(str, report["tolerances"]["dynamic_batch_sizes"]))
@@ -329,6 +394,8 @@ def format_report(report: dict) -> str:
             agree += f" ({a['top1_near_tie_flips']} near-tie)"
         batch = a.get("dynamic_batch", {})
         batch_text = "error" if batch.get("error") else _num(batch.get("max_abs_diff"), ".0e")
+        if a.get("format") == "mcu":
+            batch_text = "batch 1"
         lines.append(
             f"| {name} | {_size(a['size_bytes'])} | {agree} | {a['max_abs_diff']:.1e} | {a['mean_abs_diff']:.1e} "
             f"| {tol_text} | {a['accuracy']:.2%} | {a['accuracy_drop_points']:+.2f} | {batch_text} "
@@ -344,6 +411,7 @@ def format_report(report: dict) -> str:
         f"{sizes.replace('/', ' and ')} vs the full run (proves the batch dimension is dynamic); ms/image = median "
         f"single-image latency on 1 thread ({LATENCY_RUNS} runs; - = not measured).",
     ]
+    lines += _micro_lines(report)
     lines.append("")
     if report["passed"]:
         lines.append("Result: PASS: every artifact matches Keras within its tolerance.")
