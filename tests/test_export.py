@@ -27,7 +27,7 @@ ALL = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
 def test_artifact_names():
     assert artifact_names(("onnx", "tflite"), None) == ["model.onnx", "model.tflite"]
     assert artifact_names("onnx,tflite", "int8") == ALL
-    assert set(ARTIFACT_NAMES.values()) == set(ALL)
+    assert set(ARTIFACT_NAMES.values()) == set(ALL) | {"model.mcu.tflite"}  # mcu: opt-in, see test_mcu.py
 
 
 @pytest.mark.parametrize("formats, quantize", [(("pb",), None), ((), None), (("onnx",), "int4")])
