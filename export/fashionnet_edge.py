@@ -372,7 +372,7 @@ def _cpu_name() -> str:
 def selftest(model_path: str | Path, threads: int | None = None, verify: bool = True) -> tuple[bool, str]:
     """(passed, one line): the model on this device's onnxruntime against Keras's answers recorded by the export.
 
-    selftest.json (beside the model) holds test images on which Keras is confident, with Keras's probabilities.
+    selftest.json (beside the model) holds test images Keras is most sure of, with Keras's probabilities.
     Passing means the same top-1 class on every one and, for an fp32 model, every probability within the export
     gate's tolerance; an int8 model's probabilities are reported, not gated (its gate is accuracy).
     """

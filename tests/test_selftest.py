@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from export_fixtures import blocked_edge_command
 
-from fashionnet.selftest import CONFIDENT, SELFTEST_IMAGES
+from fashionnet.selftest import CANDIDATES, SELFTEST_IMAGES, selftest_reference
 from fashionnet_edge import SELFTEST_FORMAT, SELFTEST_NAME
 
 pytestmark = pytest.mark.export
@@ -34,7 +34,8 @@ def test_the_export_writes_confident_test_images_with_kerass_answers(exported, d
     assert reference["labels"] == test_labels[indices].tolist()
     keras = np.asarray(reference["keras_probabilities"])
     np.testing.assert_allclose(keras, tiny_probs[indices], atol=1e-5)  # Keras's answers, as the gate computed them
-    assert (keras.max(axis=1) >= CONFIDENT).all()
+    most_sure = np.sort(tiny_probs.max(axis=1))[-CANDIDATES]
+    assert (keras.max(axis=1) >= most_sure - 1e-6).all() and reference["min_keras_probability"] >= most_sure - 1e-6
     assert set(reference["artifacts"]) == set(report["artifacts"])
     assert reference["artifacts"]["model.onnx"]["max_abs_diff_tolerance"] == 1e-5
     assert reference["artifacts"]["model.int8.onnx"]["max_abs_diff_tolerance"] is None
@@ -78,3 +79,12 @@ def test_selftest_without_its_reference_or_with_inputs_is_a_usage_error(exported
     )
     both = edge(folder, str(folder / "model.onnx"), "x.png", "--selftest")
     assert both.returncode == 2 and "give INPUTS to classify, or --selftest without inputs" in both.stderr
+
+
+def test_a_weak_model_still_gets_its_most_confident_images(exported, dataset, tiny_probs):
+    """A model sure of nothing (max probability < 0.5 everywhere here) still gets a full reference set."""
+    folder, report = exported
+    weak = 0.4 * tiny_probs + 0.06  # same ranking, no probability above 0.46
+    (_, _), (test_images, test_labels) = dataset
+    reference = selftest_reference({"model.onnx": folder / "model.onnx"}, report, weak, test_images, test_labels)
+    assert len(reference["indices"]) == SELFTEST_IMAGES and reference["min_keras_probability"] < 0.5
