@@ -1,7 +1,8 @@
-"""fashionnet edge kit: classify Fashion-MNIST-style inputs with an exported ONNX model.
+"""fashionnet edge kit: classify Fashion-MNIST-style inputs with an exported ONNX or TFLite model.
 
-Needs only numpy and onnxruntime (Pillow for PNG/JPEG images). Copy this file and model.onnx to
-the device; it knows nothing of fashionnet, keras or tensorflow.
+Needs only numpy and onnxruntime for .onnx models, or a LiteRT interpreter (ai-edge-litert, or the older
+tflite-runtime) for .tflite models; Pillow for PNG/JPEG images. Copy this file and a model to the device; it
+knows nothing of fashionnet, keras or tensorflow.
 """
 
 from __future__ import annotations
@@ -297,8 +298,35 @@ def verify_file(path: str | Path) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The classifier
+# The classifiers: one interface, (N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 probabilities
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def _dims(shape) -> tuple:
+    """A shape as Keras writes it: ints, None for a dynamic size (None, -1 in TFLite, a name in ONNX)."""
+    dims = []
+    for size in () if shape is None else shape:
+        if size is None or isinstance(size, str):
+            dims.append(None)
+            continue
+        try:
+            size = int(size)
+        except TypeError:  # e.g. one shape per output of a multi-output model: shown as found, never the contract
+            return tuple(shape)
+        dims.append(size if size >= 0 else None)
+    return tuple(dims)
+
+
+def check_contract(path, input_shape, output_shape) -> None:
+    """EdgeModelError naming ``path`` unless the model maps (N, 28, 28, 1) images to (N, 10) probabilities: the
+    one definition of "a fashionnet model", for Keras, ONNX and TFLite alike (fashionnet.runtimes re-raises it)."""
+    expected_in, expected_out = (None, IMAGE_SIDE, IMAGE_SIDE, 1), (None, len(CLASS_NAMES))
+    found_in, found_out = _dims(input_shape), _dims(output_shape)
+    if found_in[1:] != expected_in[1:] or found_out[1:] != expected_out[1:]:
+        raise EdgeModelError(
+            f"{path} is not a fashionnet model: expected input {expected_in} and output {expected_out}, "
+            f"found {found_in} and {found_out}"
+        )
 
 
 class OnnxClassifier:
@@ -325,12 +353,8 @@ class OnnxClassifier:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise EdgeModelError(f"{self.path}: expected 1 input and 1 output, found {len(inputs)} and {len(outputs)}")
-        shape_in, shape_out = list(inputs[0].shape), list(outputs[0].shape)
-        if shape_in[1:] != [IMAGE_SIDE, IMAGE_SIDE, 1] or shape_out[1:] != [len(CLASS_NAMES)]:
-            raise EdgeModelError(
-                f"{self.path}: not a Fashion-MNIST classifier: expected input (N, 28, 28, 1) and output (N, 10), "
-                f"found {shape_in} -> {shape_out}"
-            )
+        check_contract(self.path, inputs[0].shape, outputs[0].shape)
+        self.runtime = f"onnxruntime {ort.__version__}"
         self.input_name = inputs[0].name
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
@@ -347,6 +371,104 @@ class OnnxClassifier:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: x})[0]
+
+
+def _litert_interpreter():
+    """(Interpreter class, "LiteRT VERSION"): ai-edge-litert, else the older tflite-runtime."""
+    from importlib import metadata
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, f"LiteRT {metadata.version('ai-edge-litert')}"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, f"tflite-runtime {metadata.version('tflite-runtime')}"
+    except ImportError as exc:
+        raise EdgeModelError(
+            ".tflite models need a LiteRT interpreter: pip install ai-edge-litert (or run model.onnx with onnxruntime)"
+        ) from exc
+
+
+class TfliteClassifier:
+    """An exported fashionnet .tflite model (fp32, int8, or the microcontroller model) on LiteRT, resized to each
+    batch; models with integer input or output are (de)quantized here, with their own parameters."""
+
+    def __init__(self, model_path: str | Path, threads: int | None = None, verify: bool = True):
+        """``verify``: check the file against the export's manifest.json beside it, when there is one."""
+        self.path = Path(model_path)
+        Interpreter, self.runtime = _litert_interpreter()
+        if not self.path.is_file():
+            raise EdgeModelError(f"{self.path}: model file not found")
+        self.sha256 = verify_file(self.path) if verify else None
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+        except Exception as exc:  # noqa: BLE001 - the interpreter raises ValueError/RuntimeError for bad flatbuffers
+            raise EdgeModelError(f"{self.path}: not a loadable TFLite model ({type(exc).__name__}: {exc})") from exc
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        check_contract(self.path, self.input["shape_signature"], self.output["shape_signature"])
+        fixed = int(self.input["shape_signature"][0])
+        self.fixed_batch = fixed if fixed > 0 else None  # the microcontroller model is saved for one image at a time
+        self._batch = None
+
+    def ops(self) -> list[str]:
+        """The model's operators, e.g. ['CONV_2D', ...]; [] when this LiteRT cannot list them."""
+        try:
+            return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+        except Exception:  # noqa: BLE001 - private API; absent means "not inspectable", reported as such
+            return []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """One batch in one inference: (N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 class probabilities."""
+        return self._run(validate_batch(x))
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 class probabilities, batch_size images at a time."""
+        x = validate_batch(x)
+        batch_size = max(1, int(batch_size))
+        return np.concatenate([self._run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.fixed_batch:  # one call per slice of the saved batch size, the last one zero-padded
+            step = self.fixed_batch
+            padded = np.concatenate([x, np.zeros((-len(x) % step, *x.shape[1:]), np.float32)])
+            return np.concatenate([self._invoke(padded[i : i + step]) for i in range(0, len(x), step)])[: len(x)]
+        return self._invoke(x)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        it = self.interpreter
+        if self._batch != len(x):
+            if not self.fixed_batch:
+                it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape_signature"][1:]])
+            it.allocate_tensors()
+            self._batch = len(x)
+        if self.input["dtype"] != np.float32:
+            scale, zero = self.input["quantization"]
+            info = np.iinfo(self.input["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input["dtype"])
+        it.set_tensor(self.input["index"], x)
+        it.invoke()
+        out = it.get_tensor(self.output["index"])
+        if self.output["dtype"] != np.float32:
+            scale, zero = self.output["quantization"]
+            return (out.astype(np.float32) - zero) * np.float32(scale)
+        return out.astype(np.float32, copy=True)
+
+
+MODEL_SUFFIXES = {".onnx": OnnxClassifier, ".tflite": TfliteClassifier}
+
+
+def open_classifier(model_path: str | Path, threads: int | None = None, verify: bool = True):
+    """The classifier for a model file, chosen by its suffix: .onnx on onnxruntime, .tflite on LiteRT."""
+    suffix = Path(model_path).suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        found = f"a {suffix} file" if suffix else "a file without a suffix"
+        raise EdgeModelError(f"{model_path}: expected an .onnx or .tflite model, found {found}")
+    return MODEL_SUFFIXES[suffix](model_path, threads=threads, verify=verify)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -370,14 +492,13 @@ def _cpu_name() -> str:
 
 
 def selftest(model_path: str | Path, threads: int | None = None, verify: bool = True) -> tuple[bool, str]:
-    """(passed, one line): the model on this device's onnxruntime against Keras's answers recorded by the export.
+    """(passed, one line): the model on this device's runtime (onnxruntime or LiteRT) against Keras's answers
+    recorded by the export.
 
     selftest.json (beside the model) holds test images Keras is most sure of, with Keras's probabilities.
     Passing means the same top-1 class on every one and, for an fp32 model, every probability within the export
     gate's tolerance; an int8 model's probabilities are reported, not gated (its gate is accuracy).
     """
-    import onnxruntime
-
     model_path = Path(model_path)
     reference_path = model_path.parent / SELFTEST_NAME
     if not reference_path.is_file():
@@ -398,7 +519,8 @@ def selftest(model_path: str | Path, threads: int | None = None, verify: bool = 
     entry = artifacts.get(model_path.name)
     if entry is None:
         raise EdgeInputError(f"{reference_path}: no entry for {model_path.name}: found {sorted(artifacts)}")
-    probs = OnnxClassifier(model_path, threads=threads, verify=verify).predict(_images_from_array(images, "selftest"))
+    classifier = open_classifier(model_path, threads=threads, verify=verify)
+    probs = classifier.predict(_images_from_array(images, "selftest"))
     agree = int((probs.argmax(1) == keras.argmax(1)).sum())
     diff = float(np.abs(probs.astype(np.float64) - keras).max())
     tolerance = entry.get("max_abs_diff_tolerance")
@@ -406,7 +528,7 @@ def selftest(model_path: str | Path, threads: int | None = None, verify: bool = 
     gate = "not gated (int8)" if tolerance is None else f"{'<=' if diff <= tolerance else '>'} {tolerance:.0e}"
     line = (
         f"selftest {model_path.name}: {'PASS' if passed else 'FAIL'}, top-1 as Keras on {agree}/{len(images)} images, "
-        f"max |\u0394p| {diff:.1e} {gate}, onnxruntime {onnxruntime.__version__}, {_cpu_name()}"
+        f"max |\u0394p| {diff:.1e} {gate}, {classifier.runtime}, {_cpu_name()}"
     )
     return passed, line
 
@@ -416,7 +538,7 @@ def selftest(model_path: str | Path, threads: int | None = None, verify: bool = 
 # ----------------------------------------------------------------------------------------------------------------
 
 
-MODEL_HELP = "an exported fashionnet ONNX model: model.onnx or model.int8.onnx"
+MODEL_HELP = "an exported fashionnet model: model.onnx, model.int8.onnx (onnxruntime) or a .tflite model (LiteRT)"
 INPUTS_HELP = "IDX files (.gz or raw), .npy arrays ((28, 28), (N, 28, 28) or (N, 28, 28, 1)) or PNG/JPEG images"
 
 
@@ -507,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="fashionnet_edge.py",
-        description="Classify Fashion-MNIST-style inputs (IDX, .npy, PNG/JPEG) with an exported ONNX model.",
+        description="Classify Fashion-MNIST-style inputs (IDX, .npy, PNG/JPEG) with an exported ONNX or TFLite model.",
     )
     parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("inputs", nargs="*", help=INPUTS_HELP)
@@ -520,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # small batches: onnxruntime's arena grows with the batch, throughput does not (docs/benchmarks.md)
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per inference (default 64)")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="runtime threads (default: all)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
@@ -535,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
         return 0 if passed else 1
     try:
-        classifier = OnnxClassifier(args.model, threads=args.threads, verify=not args.no_verify)
+        classifier = open_classifier(args.model, threads=args.threads, verify=not args.no_verify)
         images, names = load_inputs_named(args.inputs)
         probs = classifier.predict(images, batch_size=args.batch_size)
     except EdgeInputError as exc:

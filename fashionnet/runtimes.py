@@ -1,12 +1,12 @@
 """Running an exported artifact: one runner interface for ONNX and TFLite, chosen from the file name.
 
 A runner is built from a file (``threads``: intra-op threads, default all) and called on one batch: an
-(N, 28, 28, 1) float32 array in [0, 1] -> (N, 10) float32 probabilities. The ONNX runner is the edge kit's own
-``OnnxClassifier``, so the parity gate verifies exactly the code that ships to devices.
+(N, 28, 28, 1) float32 array in [0, 1] -> (N, 10) float32 probabilities. The ONNX and TFLite runners are the edge
+kit's own ``OnnxClassifier`` and ``TfliteClassifier``, so the parity gate verifies exactly the code that ships to
+devices; the microcontroller model runs here, on the TensorFlow Lite Micro interpreter (a build-machine check).
 
 Keras-free on purpose (numpy, onnxruntime, ai_edge_litert): ``fashionnet predict`` on an artifact and the parity
-gate start no Keras backend. That is also why the model contract lives here: ``fashionnet.model.load`` applies the
-same check to .keras files.
+gate start no Keras backend.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import numpy as np
 
 from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
 from fashionnet.errors import ModelError, require
-from fashionnet_edge import EdgeModelError, OnnxClassifier, validate_batch, verify_file
+from fashionnet_edge import EdgeModelError, OnnxClassifier, TfliteClassifier, validate_batch, verify_file
+from fashionnet_edge import check_contract as edge_check_contract
 
 __all__ = [
     "RUNTIME_SUFFIXES",
     "Runner",
     "OnnxClassifier",
-    "TfliteRunner",
+    "TfliteClassifier",
     "MicroRunner",
     "is_micro_model",
     "artifact_format",
@@ -42,74 +43,13 @@ class Runner(Protocol):
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def _dims(shape) -> tuple:
-    """A shape as Keras writes it: ints, None for a dynamic size (None, -1 in TFLite, a name in ONNX)."""
-    dims = []
-    for size in () if shape is None else shape:
-        if size is None or isinstance(size, str):
-            dims.append(None)
-            continue
-        try:
-            size = int(size)
-        except TypeError:  # e.g. one shape per output of a multi-output model: shown as found, never the contract
-            return tuple(shape)
-        dims.append(size if size >= 0 else None)
-    return tuple(dims)
-
-
 def check_contract(path: str | os.PathLike, input_shape: Sequence, output_shape: Sequence) -> None:
-    """ModelError naming ``path`` unless the model maps (N, *IMAGE_SHAPE) images to (N, NUM_CLASSES) probabilities."""
-    expected_in, expected_out = (None, *IMAGE_SHAPE), (None, NUM_CLASSES)
-    found_in, found_out = _dims(input_shape), _dims(output_shape)
-    if found_in[1:] != expected_in[1:] or found_out[1:] != expected_out[1:]:
-        raise ModelError(
-            f"{path} is not a fashionnet model: expected input {expected_in} and output {expected_out}, "
-            f"found {found_in} and {found_out}"
-        )
-
-
-class TfliteRunner:
-    """An exported .tflite model (fp32 or int8) on LiteRT, resized to each batch; int8 interfaces (de)quantized here."""
-
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found")
-        try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
-        except Exception as exc:  # noqa: BLE001 - the interpreter raises ValueError/RuntimeError for bad flatbuffers
-            raise ModelError(f"{self.path}: not a loadable TFLite model ({type(exc).__name__}: {exc})") from exc
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        check_contract(self.path, self.input["shape_signature"], self.output["shape_signature"])
-        self._batch = None
-
-    def ops(self) -> list[str]:
-        try:
-            return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
-        except Exception:  # noqa: BLE001 - private API; absent means "not inspectable", reported as such
-            return []
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = validate_batch(x)
-        it = self.interpreter
-        if self._batch != len(x):
-            it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape_signature"][1:]])
-            it.allocate_tensors()
-            self._batch = len(x)
-        if self.input["dtype"] != np.float32:
-            scale, zero = self.input["quantization"]
-            info = np.iinfo(self.input["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input["dtype"])
-        it.set_tensor(self.input["index"], x)
-        it.invoke()
-        out = it.get_tensor(self.output["index"])
-        if self.output["dtype"] != np.float32:
-            scale, zero = self.output["quantization"]
-            out = (out.astype(np.float32) - zero) * scale
-        return out.copy()
+    """ModelError naming ``path`` unless the model maps (N, *IMAGE_SHAPE) images to (N, NUM_CLASSES) probabilities
+    (the edge kit owns the definition; fashionnet.model.load applies it to .keras files)."""
+    try:
+        edge_check_contract(path, input_shape, output_shape)
+    except EdgeModelError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 MICRO_SUFFIX = ".mcu.tflite"  # a full-integer model for TensorFlow Lite Micro (fashionnet/mcu.py)
@@ -201,7 +141,7 @@ def is_micro_model(path: str | os.PathLike) -> bool:
 # suffix -> (runner, the module it needs, the extra that installs that module)
 _RUNTIMES = {
     ".onnx": (OnnxClassifier, "onnxruntime", "edge"),
-    ".tflite": (TfliteRunner, "ai_edge_litert", "export"),
+    ".tflite": (TfliteClassifier, "ai_edge_litert", "export"),
 }
 RUNTIME_SUFFIXES = tuple(_RUNTIMES)
 
@@ -215,7 +155,8 @@ def artifact_format(path: str | os.PathLike) -> str:
 
 
 def open_runner(path: str | os.PathLike, threads: int | None = None, verify: bool = True) -> Runner:
-    """The runner for an artifact: the edge kit's OnnxClassifier for .onnx, TfliteRunner for .tflite.
+    """The runner for an artifact: the edge kit's OnnxClassifier for .onnx and TfliteClassifier for .tflite, the
+    TensorFlow Lite Micro interpreter for the microcontroller model (.mcu.tflite).
 
     A missing, damaged or foreign file is a ModelError naming it; so is a file that differs from the export's
     manifest.json beside it (unless ``verify`` is False); a runtime that is not installed is a
@@ -229,7 +170,7 @@ def open_runner(path: str | os.PathLike, threads: int | None = None, verify: boo
     try:
         if verify:
             verify_file(path)
-        return runner(path, threads=threads, **({"verify": False} if runner is OnnxClassifier else {}))  # hashed once
+        return runner(path, threads=threads, **({} if runner is MicroRunner else {"verify": False}))  # hashed once
     except EdgeModelError as exc:
         raise ModelError(str(exc)) from exc
 

@@ -8,7 +8,7 @@ import pytest
 import fashionnet_edge
 from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
 from fashionnet.errors import ModelError
-from fashionnet.runtimes import TfliteRunner, artifact_format, check_contract, open_runner, run_batched
+from fashionnet.runtimes import TfliteClassifier, artifact_format, check_contract, open_runner, run_batched
 from fashionnet.verify import ONNX_FP32_TOLERANCE, TFLITE_FP32_TOLERANCE
 
 ARTIFACTS = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
@@ -97,7 +97,7 @@ def test_onnx_model_of_another_shape_is_refused(tmp_path):
     )
     path = tmp_path / "other.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), path)
-    with pytest.raises(ModelError, match="not a Fashion-MNIST classifier") as info:
+    with pytest.raises(ModelError, match="not a fashionnet model") as info:
         open_runner(path)
     assert str(path) in str(info.value)
 
@@ -130,7 +130,7 @@ def test_the_onnx_runner_is_the_edge_kits_classifier(exported):
     for name in ("model.onnx", "model.int8.onnx"):
         assert type(open_runner(folder / name)) is fashionnet_edge.OnnxClassifier  # what is verified is what ships
     for name in ("model.tflite", "model.int8.tflite"):
-        assert type(open_runner(folder / name)) is TfliteRunner
+        assert type(open_runner(folder / name)) is TfliteClassifier  # the kit's, as for ONNX
 
 
 @pytest.mark.slow

@@ -41,16 +41,26 @@ def test_the_export_writes_confident_test_images_with_kerass_answers(exported, d
     assert reference["artifacts"]["model.int8.onnx"]["max_abs_diff_tolerance"] is None
 
 
-@pytest.mark.parametrize("model", ["model.onnx", "model.int8.onnx"])
-def test_selftest_passes_on_this_machine_with_one_line(exported, model):
-    folder, _ = exported
-    import onnxruntime
+def runtime_name(model: str) -> str:
+    from importlib import metadata
 
+    return (
+        f"onnxruntime {metadata.version('onnxruntime')}"
+        if model.endswith(".onnx")
+        else (f"LiteRT {metadata.version('ai-edge-litert')}")
+    )
+
+
+@pytest.mark.parametrize("model", ["model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"])
+def test_selftest_passes_on_this_machine_with_one_line(exported, model):
+    folder, report = exported
     done = edge(folder, str(folder / model), "--selftest")
     assert done.returncode == 0, done.stderr
     (line,) = done.stdout.splitlines()
     assert line.startswith(f"selftest {model}: PASS, top-1 as Keras on {SELFTEST_IMAGES}/{SELFTEST_IMAGES} images, ")
-    assert f"onnxruntime {onnxruntime.__version__}" in line and ("<= 1e-05" in line) == (model == "model.onnx")
+    assert f", {runtime_name(model)}, " in line
+    tolerance = report["artifacts"][model]["tolerance"]["max_abs_diff"] if "int8" not in model else None
+    assert (f"<= {tolerance:.0e}" in line) if tolerance else ("not gated (int8)" in line)
 
 
 def test_selftest_fails_when_the_device_computes_something_else(exported, tmp_path):
@@ -65,6 +75,21 @@ def test_selftest_fails_when_the_device_computes_something_else(exported, tmp_pa
     assert done.returncode == 1
     (line,) = done.stdout.splitlines()
     assert line.startswith("selftest model.onnx: FAIL, ") and "> 1e-05" in line
+
+
+def test_tflite_selftest_fails_on_another_network_and_names_a_damaged_file(exported, tmp_path):
+    folder, _ = exported
+    copy = tmp_path / "export"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("web"))
+    shutil.copy2(copy / "model.int8.tflite", copy / "model.tflite")
+    assert "does not match manifest.json" in edge(copy, str(copy / "model.tflite"), "--selftest").stderr
+    done = edge(copy, str(copy / "model.tflite"), "--selftest", "--no-verify")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("selftest model.tflite: FAIL, ") and "> 1e-04" in done.stdout
+    (copy / "model.tflite").write_bytes((copy / "model.onnx").read_bytes()[:1000])
+    damaged = edge(copy, str(copy / "model.tflite"), "--selftest", "--no-verify")
+    assert damaged.returncode == 2 and "model.tflite: not a loadable TFLite model" in damaged.stderr
+    assert "Traceback" not in damaged.stderr
 
 
 def test_selftest_without_its_reference_or_with_inputs_is_a_usage_error(exported, tmp_path):
