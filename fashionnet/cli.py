@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -44,6 +45,12 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         default=d.precision,
         help="compute dtype policy; mixed_bfloat16 is opt-in, model.keras is saved float32 (default: %(default)s)",
     )
+    p.add_argument(
+        "--distribute",
+        action="store_true",
+        help="data parallel over every device, and every process of a multi-process job (jax backend; "
+        "--batch-size stays the global batch; docs/distributed.md)",
+    )
     p.add_argument("--force", action="store_true", help="train again even if the run folder holds a finished run")
     _add_data_dir(p)
 
@@ -59,6 +66,7 @@ def _config_from(args):
         seed=args.seed,
         limit=args.limit,
         precision=args.precision,
+        distribute=args.distribute or None,
     )
 
 
@@ -158,6 +166,12 @@ def cmd_bench(args) -> int:
     return 0 if results else 1
 
 
+def cmd_launch(args) -> int:
+    from fashionnet.launch import launch
+
+    return launch(args.processes, args.job, devices_per_process=args.devices_per_process, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fashionnet",
@@ -232,6 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=int, default=None, help="without --run: verify the tiny export on N images")
     _add_data_dir(p)
     p.set_defaults(func=cmd_bench)
+
+    p = command(
+        "launch",
+        "run train/reproduce --distribute as N processes on this machine (jax)",
+        "Start a data-parallel job of N processes on this machine (127.0.0.1): each runs the fashionnet command "
+        "after -- with --distribute and Keras's KERAS_DISTRIBUTION_* variables; their output is prefixed [i]; "
+        "all stop when one fails or on Ctrl-C. Example: fashionnet launch --processes 2 -- train --out runs/dp",
+    )
+    p.add_argument("--processes", "-N", type=int, required=True, help="number of processes")
+    p.add_argument("--devices-per-process", type=int, default=None, help="CPU devices per process (default 1)")
+    p.add_argument("--port", type=int, default=None, help="the coordinator's port (default: a free one)")
+    p.add_argument("job", nargs=argparse.REMAINDER, help="-- train|reproduce OPTIONS")
+    p.set_defaults(func=cmd_launch)
     return parser
 
 
@@ -257,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fashionnet: error: {exc}", file=sys.stderr)
         if exc.hint:
             print(f"fashionnet: {exc.hint}", file=sys.stderr)
+        if exc.hard_exit:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         if args.debug:

@@ -32,6 +32,8 @@ class TrainConfig:
     limit: int | None = None  # train on the first N training images (quick runs); None = all 60,000
     # opt-in: compute in bfloat16 with float32 weights (keras.mixed_precision); model.keras is saved float32
     precision: str = "float32"
+    # data parallel over every device and process of the job (keras.distribution, jax; fashionnet/distributed.py)
+    distribute: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -47,6 +49,8 @@ class TrainConfig:
             raise ConfigError(f"--batch-size must be an integer >= 1, got {self.batch_size!r}")
         if not (0.0 <= self.validation_split < 1.0):
             raise ConfigError(f"--validation-split must be in [0, 1), got {self.validation_split!r}")
+        if not isinstance(self.distribute, bool):
+            raise ConfigError(f"--distribute is a flag (True or False), got {self.distribute!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"--seed must be an integer >= 0, got {self.seed!r}")
         if self.limit is not None:

@@ -6,6 +6,7 @@ class FashionNetError(Exception):
 
     exit_code = 1
     hint: str | None = None  # what to do next, printed by the CLI on a second line (e.g. the command that resumes)
+    hard_exit: bool = False  # the CLI ends the process at once after the message (a data-parallel job that broke)
 
 
 class ConfigError(FashionNetError):
@@ -48,6 +49,12 @@ class MissingDependencyError(FashionNetError):
     """A heavy optional library is not installed; the message names the extra."""
 
     exit_code = 8
+
+
+class DistributedError(FashionNetError):
+    """The processes of a data-parallel job could not start together, or one of them failed (--distribute)."""
+
+    exit_code = 9
 
 
 def require(module: str, extra: str):

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fashionnet import console
+from fashionnet import console, distributed
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
 from fashionnet.runs import RunPaths, read_json, read_record
@@ -39,7 +39,10 @@ def is_trained(paths: RunPaths) -> bool:
 def train_stage(
     config: TrainConfig, paths: RunPaths, data_dir=None, *, force=False, skip_done=True, log=console.log
 ) -> bool:
-    """Train (or resume); a finished run with the same options is skipped, or refused when not ``skip_done``."""
+    """Train (or resume); a finished run with the same options is skipped, or refused when not ``skip_done``.
+
+    Returns whether this process goes on to the later stages: False for the processes of a data-parallel job
+    other than process 0, which trained but write nothing."""
     if skip_done and is_trained(paths) and not force:
         diffs = read_record(paths).differences(config)
         if diffs:
@@ -47,12 +50,17 @@ def train_stage(
                 f"run {paths.root} was trained with other options ({'; '.join(diffs)}); "
                 "pass --force to train it again, or choose another --out"
             )
+        if config.distribute and not distributed.launched_as_chief():
+            return False
         log(f"train: done before ({paths.model.name}, {len(read_json(paths.history).get('loss', []))} epochs)")
-        return False
+        return True
     from fashionnet.train import train
 
     watch = console.Stopwatch()
     result = train(config, paths.root, data_dir, force=force, log=log)
+    if not result.topology.is_chief:
+        log(f"train: process {result.topology.process_index} done in {watch}; process 0 writes the run folder")
+        return False
     resumed = f", resumed from epoch {result.resumed_from_epoch + 1}" if result.resumed_from_epoch else ""
     log(f"train: {len(result.history['loss'])} epochs in {watch}{resumed}; model saved to {result.paths.model}")
     return True
@@ -173,7 +181,8 @@ def reproduce(
     Without the export extra installed, the export stage is skipped with a message, not failed.
     """
     paths = RunPaths(Path(run_dir))
-    train_stage(config, paths, data_dir, force=force, log=log)
+    if not train_stage(config, paths, data_dir, force=force, log=log):
+        return paths  # a data-parallel process other than process 0: process 0 evaluates and exports alone
     try:
         evaluate_stage(paths, data_dir, force=force, log=log)
         plots_stage(paths, force=force, log=log)

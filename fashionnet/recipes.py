@@ -192,19 +192,28 @@ def split(x: np.ndarray, y: np.ndarray, validation_split: float):
     return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
 
 
-def fit_arguments(recipe: Recipe, x, y, batch_size: int, validation_split: float, seed: int) -> dict:
+def fit_arguments(recipe: Recipe, x, y, batch_size: int, validation_split: float, seed: int, topology=None) -> dict:
     """Keyword arguments for model.fit.
 
     Without augmentation: the arrays and Keras's own validation_split and shuffling. With augmentation: shuffled,
     augmented batches of the training part (batches.AugmentedBatches) and the validation part as validation_data.
+    Data parallel (``topology``, fashionnet.distributed): those batches for every recipe, each global batch cut to
+    this process's shard, and the validation part in sharded batches too.
     """
-    if not recipe.augmentation.active:
+    if not recipe.augmentation.active and topology is None:
         return dict(x=x, y=y, batch_size=batch_size, validation_split=validation_split)
-    from fashionnet.batches import AugmentedBatches
+    from fashionnet.batches import AugmentedBatches, validation_batches
 
     (x_train, y_train), validation = split(x, y, validation_split)
-    batches = AugmentedBatches(x_train, y_train, batch_size, recipe.augmentation, seed)
-    return dict(x=batches, validation_data=validation)
+    if topology is None:
+        return dict(
+            x=AugmentedBatches(x_train, y_train, batch_size, recipe.augmentation, seed), validation_data=validation
+        )
+    shard, multiple = (topology.process_index, topology.process_count), topology.devices
+    batches = AugmentedBatches(x_train, y_train, batch_size, recipe.augmentation, seed, shard=shard, multiple=multiple)
+    if validation is not None:
+        validation = validation_batches(*validation, batch_size, shard=shard, multiple=multiple)
+    return dict(x=batches, validation_data=validation, shuffle=False)  # the batches are shuffled, the same everywhere
 
 
 def steps_per_epoch(n_images: int, batch_size: int, validation_split: float) -> int:

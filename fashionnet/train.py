@@ -9,6 +9,7 @@ import platform
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 
 import fashionnet
-from fashionnet import console, recipes
+from fashionnet import console, distributed, recipes
 from fashionnet import data as fdata
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, RunError
@@ -54,9 +55,11 @@ def _version(*distributions: str) -> str | None:
     return None
 
 
-def environment() -> dict:
-    """Everything besides the config needed to rerun: versions and the data's checksums."""
+def environment(topology: distributed.Topology | None = None) -> dict:
+    """Everything besides the config needed to rerun: versions, the data's checksums, and for a data-parallel run
+    the processes and devices it trained on."""
     backend = keras.backend.backend()
+    extra = {"distributed": topology.describe()} if topology is not None and topology.distributed else {}
     return {
         "fashionnet": fashionnet.__version__,
         "keras": keras.__version__,
@@ -65,15 +68,16 @@ def environment() -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "data_sha256_of_decompressed_idx": fdata.checksums(),
+        **extra,
     }
 
 
 class HistoryLog(keras.callbacks.Callback):
     """Writes the history after every epoch, indexed by epoch, so a resumed run keeps one continuous history."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, write: bool = True):
         super().__init__()
-        self.path = Path(path)
+        self.path, self.write = Path(path), write  # write=False: a data-parallel process other than process 0
 
     def load(self) -> dict[str, list[float]]:
         if not self.path.exists():
@@ -84,6 +88,8 @@ class HistoryLog(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.write:
+            return
         history = self.load()
         logs = {**(logs or {}), "epoch_seconds": time.perf_counter() - self._started}
         for key, value in logs.items():
@@ -136,19 +142,26 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     a torn backup. Here both are written to a fresh folder which then replaces the backup folder.
     """
 
-    def __init__(self, backup_dir: Path):
+    def __init__(self, backup_dir: Path, write: bool = True):
         super().__init__(backup_dir=str(backup_dir), delete_checkpoint=False)
-        self._dir = Path(backup_dir)
+        self._dir, self._write = Path(backup_dir), write  # every process restores; process 0 alone saves
 
     # save_freq="epoch": nothing to do after a batch. Keras's own batch-end hook would make Keras convert the logs
     # after every step and turn off its asynchronous callback dispatch (measured in docs/benchmarks.md).
     on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
 
     def on_train_begin(self, logs=None):
-        recover_dir(self._dir)  # killed between swap_dir's two renames
+        if self._write:
+            recover_dir(self._dir)  # killed between swap_dir's two renames
         super().on_train_begin(logs)
 
     def _save_model(self):
+        if not self._write:
+            # Reading a variable of a multi-process job is a collective every process must join: the others
+            # save the same weights to a scratch folder, never to the run folder.
+            with tempfile.TemporaryDirectory(prefix="fashionnet-replica-") as scratch:
+                self.model.save_weights(str(Path(scratch) / "latest.weights.h5"))
+            return
         staging = self._dir.with_name(self._dir.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -201,6 +214,7 @@ class TrainResult:
     history: dict[str, list[float]]
     paths: RunPaths
     resumed_from_epoch: int
+    topology: distributed.Topology = distributed.SINGLE  # is_chief False: this process wrote nothing
 
 
 @contextlib.contextmanager
@@ -238,11 +252,11 @@ def _float32_output(model: keras.Model) -> keras.Model:
     return keras.models.clone_model(model, clone_function=clone)
 
 
-def _float32_copy(model: keras.Model, recipe: recipes.Recipe) -> keras.Model:
-    """The same network built with the float32 policy, holding the trained (float32) weights: what gets saved."""
+def _float32_copy(weights: list[np.ndarray], recipe: recipes.Recipe) -> keras.Model:
+    """The network built with the float32 policy (and no distribution), holding the trained float32 weights."""
     with compute_settings("float32"):
         fresh = recipes.build(recipe)
-    fresh.set_weights(model.get_weights())
+    fresh.set_weights(weights)
     return fresh
 
 
@@ -250,9 +264,12 @@ def _recipe_for(config: TrainConfig, recipe: recipes.Recipe | None) -> recipes.R
     return recipe if recipe is not None else recipes.get_recipe(config.recipe)
 
 
-def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool) -> None:
-    """Refuse to silently retrain a finished run or resume one with other options."""
+def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool, write: bool = True) -> None:
+    """Refuse to silently retrain a finished run or resume one with other options (``write``: clear it for
+    --force; every process of a data-parallel job checks, process 0 alone clears)."""
     if force:
+        if not write:
+            return
         for stale in (paths.backup, paths.backup.with_name("backup.old"), paths.backup.with_name("backup.new")):
             shutil.rmtree(stale, ignore_errors=True)
         paths.history_partial.unlink(missing_ok=True)
@@ -299,20 +316,33 @@ def train(
     Progress goes to ``log`` (default: stdout), one line per epoch; ``verbose=0`` trains silently.
     """
     recipe = _recipe_for(config, recipe)
+    topology = distributed.SINGLE
+    if config.distribute:  # before any jax computation; a bad job description before the data is read
+        topology = distributed.setup(config.batch_size, log=log or console.log)
     x, y = load_training_arrays(config, data)  # data errors before the run folder is created
-    paths = RunPaths(ensure_writable_dir(Path(run_dir)))
-    _check_run_state(paths, config, force)
-    write_record(paths, RunRecord(config, recipe.to_dict(), environment()))
+    chief = topology.is_chief  # process 0 alone writes the run folder and prints progress
+    paths = RunPaths(ensure_writable_dir(Path(run_dir)) if chief else Path(run_dir))
+    _check_run_state(paths, config, force, write=chief)
+    if chief:
+        write_record(paths, RunRecord(config, recipe.to_dict(), environment(topology)))
+    distributed.barrier(topology, "fashionnet: the run folder is ready")  # --force cleared it before anyone reads
 
     keras.utils.set_random_seed(config.seed)
-    steps = recipes.steps_per_epoch(len(x), config.batch_size, config.validation_split)
-    history_log = HistoryLog(paths.history_partial)
-    backup = AtomicBackupAndRestore(paths.backup)
+    fit_data = recipes.fit_arguments(
+        recipe, x, y, config.batch_size, config.validation_split, config.seed, topology if config.distribute else None
+    )
+    steps = (
+        len(fit_data["x"])
+        if isinstance(fit_data["x"], keras.utils.PyDataset)
+        else (recipes.steps_per_epoch(len(x), config.batch_size, config.validation_split))
+    )
+    history_log = HistoryLog(paths.history_partial, write=chief)
+    backup = AtomicBackupAndRestore(paths.backup, write=chief)
     interrupt = InterruptBetweenBatches()
     resumed_from = len(history_log.load().get("loss", []))
-    progress = [] if verbose == 0 else [ProgressLog(config.epochs, log)]
+    progress = [] if verbose == 0 or not chief else [ProgressLog(config.epochs, log)]
     if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 0  # Keras's live bar on a terminal; ProgressLog's lines anywhere
+        verbose = 1 if sys.stdout.isatty() and chief else 0  # Keras's live bar on a terminal; else ProgressLog's lines
     with compute_settings(config.precision):
         model = recipes.build(recipe)
         if config.precision != "float32":
@@ -321,12 +351,17 @@ def train(
         try:
             with interrupt.installed():
                 model.fit(
-                    **recipes.fit_arguments(recipe, x, y, config.batch_size, config.validation_split, config.seed),
+                    **fit_data,
                     epochs=config.epochs,
                     # history first: a kill between the two redoes the epoch
                     callbacks=[history_log, backup, interrupt, *progress, *(callbacks or [])],
                     verbose=verbose,
                 )
+        except Exception as exc:
+            if topology.process_count > 1 and distributed.is_peer_failure(exc):
+                done = len(history_log.load().get("loss", []))
+                raise distributed.peer_failure(exc, topology, done, config.epochs) from exc
+            raise
         except KeyboardInterrupt:
             done = len(history_log.load().get("loss", []))
             raise TrainingInterrupted(
@@ -334,14 +369,24 @@ def train(
                 f"rerun the same command to resume from epoch {done + 1}"
             ) from None
 
-    if config.precision != "float32":
-        model = _float32_copy(model, recipe)
+    if topology.distributed:
+        weights = model.get_weights()  # in a multi-process job, a collective every process joins
+        (log or console.log)(
+            f"distribute: process {topology.process_index} of {topology.process_count}: "
+            f"weights sha256 {distributed.weights_fingerprint(weights)}"
+        )
+        distributed.end(topology)  # the job ends here: process 0 saves, evaluates and exports alone
+        model = _float32_copy(weights, recipe)
+    elif config.precision != "float32":
+        model = _float32_copy(model.get_weights(), recipe)
     if recipe.test_time_flip:
         model = flip_averaged(model)  # after fit: training and its validation curves use the plain network
-    with atomic_path(paths.model) as tmp:
-        model.save(tmp)
+    if chief:
+        with atomic_path(paths.model) as tmp:
+            model.save(tmp)
     history = history_log.load()
-    write_json(paths.history, history)
-    paths.history_partial.unlink(missing_ok=True)
-    shutil.rmtree(paths.backup, ignore_errors=True)
-    return TrainResult(model=model, history=history, paths=paths, resumed_from_epoch=resumed_from)
+    if chief:
+        write_json(paths.history, history)
+        paths.history_partial.unlink(missing_ok=True)
+        shutil.rmtree(paths.backup, ignore_errors=True)
+    return TrainResult(model, history, paths, resumed_from, topology)
