@@ -108,8 +108,8 @@ def setup(global_batch: int, log=None) -> Topology:
     backend = keras.backend.backend()
     if backend != "jax":
         raise ConfigError(
-            f"--distribute needs the jax backend (KERAS_BACKEND=jax): Keras's distribution engine is not "
-            f"implemented for {backend}, found KERAS_BACKEND={backend}"
+            f"--distribute needs the jax backend: Keras's distribution engine (keras.distribution) is not "
+            f"implemented for the {backend} backend; set KERAS_BACKEND=jax"
         )
     import jax
 
@@ -131,14 +131,14 @@ def setup(global_batch: int, log=None) -> Topology:
     if global_batch % len(devices):
         raise ConfigError(
             f"--batch-size {global_batch} (the global batch) does not split evenly over {len(devices)} devices "
-            f"({jax.process_count()} processes); choose a multiple of {len(devices)}"
+            f"of {jax.process_count()} process(es); choose a multiple of {len(devices)}"
         )
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
     topology = Topology(jax.process_index(), jax.process_count(), len(devices), distributed=True)
     if log is not None and topology.is_chief:
         log(
             f"distribute: data parallel over {topology.devices} {jax.devices()[0].platform.upper()} devices in "
-            f"{topology.process_count} processes; global batch {global_batch}, "
+            f"{topology.process_count} process(es); global batch {global_batch}, "
             f"{global_batch // topology.devices} per device"
         )
     return topology

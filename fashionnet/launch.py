@@ -99,13 +99,20 @@ def launch(processes: int, argv: list[str], devices_per_process: int | None = No
         thread.start()
         threads.append(thread)
         log(f"process {index}: pid {proc.pid}")
-    code = 0
+    failures: list[tuple[int, int]] = []  # (process, exit code) in the order they were seen
+
+    def note_failures() -> None:
+        for index, proc in enumerate(procs):
+            if proc.returncode not in (None, 0) and index not in dict(failures):
+                failures.append((index, _shell_code(proc.returncode)))
+                log(f"process {index} failed (exit {failures[-1][1]})")
+
+    interrupted = False
     try:
         while any(p.poll() is None for p in procs):
-            failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode not in (None, 0)]
-            if failed:
-                index, code = failed[0]
-                log(f"process {index} failed (exit {code}); stopping the others")
+            note_failures()
+            if failures:
+                log("stopping the other processes")
                 _stop(procs, signal.SIGINT)  # fashionnet stops at a batch boundary on SIGINT
                 _wait_all(procs, GRACE_SECONDS)
                 break
@@ -114,12 +121,15 @@ def launch(processes: int, argv: list[str], devices_per_process: int | None = No
         log("interrupted; stopping every process")
         _stop(procs, signal.SIGINT)
         _wait_all(procs, GRACE_SECONDS)
-        code = 130
+        interrupted = True
     for thread in threads:
         thread.join(timeout=5)
-    if code == 0:
-        failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
-        if failed:
-            index, code = failed[0]
-            log(f"process {index} failed (exit {code})")
-    return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+    note_failures()
+    if interrupted:
+        return 130
+    return failures[0][1] if failures else 0
+
+
+def _shell_code(returncode: int) -> int:
+    """A child killed by signal N reads as 128 + N, as in a shell."""
+    return 128 - returncode if returncode < 0 else returncode
