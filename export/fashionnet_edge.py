@@ -11,6 +11,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 import zlib
 from pathlib import Path
 
@@ -85,6 +86,9 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _NPY_MAGIC = b"\x93NUMPY"
 GARMENT_THRESHOLD = 0.1  # after background removal, pixels above this belong to the garment's bounding box
+# The size a header may claim before anything is decoded (the web kit's limit too): a few-kB PNG can claim
+# 30,000 x 30,000 pixels, gigabytes once decoded; Pillow's own bomb check stops only at 179 megapixels.
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 class EdgeModelError(EdgeInputError):
@@ -101,6 +105,11 @@ def _require_pillow():
     return Image, ImageOps
 
 
+def _too_large(path, pixels: int | None) -> EdgeInputError:
+    claimed = f"{pixels:,} pixels" if pixels else "more pixels than Pillow allows"
+    return EdgeInputError(f"{path}: image too large: {claimed}, at most {MAX_IMAGE_PIXELS:,} allowed")
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """A PNG/JPEG photo or drawing -> (28, 28) float32 in [0, 1], converted the way Fashion-MNIST was made.
 
@@ -112,6 +121,9 @@ def load_image(path: str | Path) -> np.ndarray:
     Image, ImageOps = _require_pillow()
     try:
         with Image.open(path) as img:
+            width, height = img.size  # from the header: nothing decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                raise _too_large(path, width * height)
             img = ImageOps.exif_transpose(img)
             img.load()
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -119,6 +131,9 @@ def load_image(path: str | Path) -> np.ndarray:
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white background
                 img = Image.alpha_composite(canvas, rgba)
             grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
+    except Image.DecompressionBombError as exc:  # Pillow refuses over 2 x its own limit while opening
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(path, int(claimed.group(1)) if claimed else None) from exc
     except OSError as exc:  # Pillow's UnidentifiedImageError and truncated files are OSErrors
         raise EdgeInputError(f"{path}: not a readable PNG/JPEG image ({exc})") from exc
     if grey.ndim != 2 or grey.size == 0:

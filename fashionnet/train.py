@@ -41,9 +41,14 @@ BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": 
 
 
 class TrainingInterrupted(FashionNetError):
-    """Ctrl-C during fit: the last completed epoch is kept and the same command resumes."""
+    """Ctrl-C (exit 130) or SIGTERM (exit 143, a scheduler pre-empting the job) during fit: the last completed
+    epoch is kept and the same command resumes."""
 
     exit_code = 130
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)  # the shell's convention for a process ended by that signal
 
 
 def _version(*distributions: str) -> str | None:
@@ -172,32 +177,36 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 class InterruptBetweenBatches(keras.callbacks.Callback):
-    """Ctrl-C raises KeyboardInterrupt between batches, from Keras's own loop.
+    """Ctrl-C or SIGTERM raises KeyboardInterrupt between batches, from Keras's own loop.
 
     On jax a SIGINT delivered during fit can be swallowed inside the data pipeline (docs/reliability.md). Here the
-    signal only sets a flag, and the callback raises where nothing catches it.
-    A second Ctrl-C interrupts at once.
+    signal only sets a flag, and the callback raises where nothing catches it. SIGTERM, what a cluster scheduler
+    sends before it kills a pre-empted job, is handled the same way. A second signal interrupts at once.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         super().__init__()
         self.requested = False
+        self.signum = signal.SIGINT
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signum = True, signum
 
     @contextlib.contextmanager
     def installed(self):
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.signal(signal.SIGINT, self._handle)
+        previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _check(self, *args, **kwargs):
         if self.requested:
@@ -364,9 +373,11 @@ def train(
             raise
         except KeyboardInterrupt:
             done = len(history_log.load().get("loss", []))
+            by = "stopped by SIGTERM" if interrupt.signum == signal.SIGTERM else "interrupted"
             raise TrainingInterrupted(
-                f"interrupted after {done} of {config.epochs} completed epochs; "
-                f"rerun the same command to resume from epoch {done + 1}"
+                f"{by} after {done} of {config.epochs} completed epochs; "
+                f"rerun the same command to resume from epoch {done + 1}",
+                interrupt.signum,
             ) from None
 
     if topology.distributed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -190,7 +191,42 @@ def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
     assert "rerun the same command to resume" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_sigterm_stops_at_a_batch_boundary_keeps_the_epochs_and_exits_143(tmp_path):
+    """What a cluster scheduler sends before it kills a pre-empted job: handled like Ctrl-C, exit 128 + 15."""
+    run = tmp_path / "run"
+    proc = _train_process(run, epochs=5)
+    before = _wait_for_epochs(run, 1, proc)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    grace = time.monotonic() - sent
+    assert proc.returncode == 143, err[-3000:]
+    stopped = re.search(r"stopped by SIGTERM after (\d) of 5 completed epochs; rerun the same command to resume "
+                        r"from epoch (\d)", err)  # fmt: skip
+    assert stopped and "Traceback" not in err, err[-3000:]
+    done = int(stopped.group(1))
+    assert done >= len(before["loss"]) and int(stopped.group(2)) == done + 1
+    assert len(json.loads((run / "history.partial.json").read_text())["loss"]) == done  # the completed epochs kept
+    assert grace < 60, f"{grace:.1f} s from SIGTERM to exit"  # a batch of 100 images, not an epoch (docs)
+    resumed = _train_process(run, epochs=5)
+    out, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0 and f"resumed from epoch {done + 1}" in out, err[-3000:]
+
+
 # --- predict and export from the command line --------------------------------------------------------------------
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A 57-byte PNG whose header claims width x height grey pixels (a decompression bomb's first bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
 
 
 @pytest.fixture
@@ -212,6 +248,8 @@ def npy_inputs(tmp_path, dataset):
         np.save(paths[name], array)
     paths["not_an_image"] = tmp_path / "notes.png"
     paths["not_an_image"].write_text("not a picture")
+    paths["huge_image"] = tmp_path / "huge.png"
+    paths["huge_image"].write_bytes(png_header_only(30_000, 30_000))
     return paths
 
 
@@ -279,6 +317,7 @@ def test_predict_help_describes_model_and_inputs():
         ("out_of_range", "[0, 1]"),
         ("empty", "expected at least one"),
         ("not_an_image", "notes.png"),
+        ("huge_image", "huge.png: image too large: 900,000,000 pixels, at most 40,000,000 allowed"),
     ],
 )
 def test_predict_bad_inputs_exit_5_naming_the_problem(small_run, npy_inputs, name, message):

@@ -83,6 +83,18 @@ def test_blank_image_and_non_image_are_rejected(tmp_path):
         load_image(fake)
 
 
+@pytest.mark.parametrize("size", [(30_000, 30_000), (7_000, 6_000)])
+def test_an_image_claiming_too_many_pixels_is_refused_before_decoding(tmp_path, size):
+    """30,000^2 (Pillow's own bomb error, 900 MP) and 42 MP (under Pillow's limit, 42 MB decoded) alike."""
+    from test_cli import png_header_only
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_header_only(*size))
+    with pytest.raises(EdgeInputError) as info:
+        load_image(path)
+    assert str(info.value) == f"{path}: image too large: {size[0] * size[1]:,} pixels, at most 40,000,000 allowed"
+
+
 # --- arrays and IDX ---------------------------------------------------------------------------------------------
 
 
