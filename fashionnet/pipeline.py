@@ -9,6 +9,7 @@ and a failure after training says which command finishes the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from fashionnet import console, distributed
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
-from fashionnet.runs import RunPaths, read_json, read_record
+from fashionnet.runs import RunPaths, read_json, read_record, writer_lock
 
 
 def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
@@ -149,17 +150,19 @@ def train(config: TrainConfig, run_dir, data_dir=None, *, force: bool = False, l
 def evaluate(run_dir, data_dir=None, *, log=console.log) -> RunPaths:
     """`fashionnet evaluate`: test metrics, confusion matrix and report, the plots, and report.md (always redone)."""
     paths = RunPaths(Path(run_dir))
-    evaluate_stage(paths, data_dir, force=True, log=log)
-    plots_stage(paths, force=True, log=log)
-    report_stage(paths, log=log)
+    with _writing(paths, "evaluate"):
+        evaluate_stage(paths, data_dir, force=True, log=log)
+        plots_stage(paths, force=True, log=log)
+        report_stage(paths, log=log)
     return paths
 
 
 def export(run_dir, formats=("onnx", "tflite"), quantize=None, data_dir=None, *, log=console.log) -> RunPaths:
     """`fashionnet export`: convert, verify and publish RUN/export/ (always redone), then refresh report.md."""
     paths = RunPaths(Path(run_dir))
-    export_stage(paths, formats, quantize, data_dir, force=True, log=log)
-    report_stage(paths, log=log)
+    with _writing(paths, "export"):
+        export_stage(paths, formats, quantize, data_dir, force=True, log=log)
+        report_stage(paths, log=log)
     return paths
 
 
@@ -183,6 +186,18 @@ def reproduce(
     paths = RunPaths(Path(run_dir))
     if not train_stage(config, paths, data_dir, force=force, log=log):
         return paths  # a data-parallel process other than process 0: process 0 evaluates and exports alone
+    with _writing(paths, "reproduce"):
+        _finish(paths, data_dir, formats, quantize, export, force, finish_command, log)
+    return paths
+
+
+def _writing(paths: RunPaths, command: str):
+    """The run folder's writer lock (runs.writer_lock); none for a folder that does not exist (the stage says so)."""
+    return writer_lock(paths.root, command) if paths.root.is_dir() else contextlib.nullcontext()
+
+
+def _finish(paths, data_dir, formats, quantize, export, force, finish_command, log) -> None:
+    """reproduce's stages after training."""
     try:
         evaluate_stage(paths, data_dir, force=force, log=log)
         plots_stage(paths, force=force, log=log)
@@ -199,4 +214,3 @@ def reproduce(
         if error is exc:
             raise
         raise error from exc
-    return paths

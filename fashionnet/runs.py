@@ -192,6 +192,48 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+LOCK_NAME = ".fashionnet.lock"
+_HELD: set[Path] = set()  # the run folders this process holds the writer lock of (re-entered as a no-op)
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path, command: str):
+    """One writer per run folder: an exclusive ``flock`` on ROOT/.fashionnet.lock while ``command`` writes there.
+
+    A second writer gets a RunError (exit 7) naming the folder and the process that holds it. The kernel drops
+    the lock when its process ends, however it ends, so a killed run never blocks the next one. Readers (predict,
+    bench on a finished run) take no lock. Re-entering in the same process (reproduce -> train) is a no-op.
+    """
+    import fcntl  # POSIX: fashionnet's platforms
+
+    root = Path(os.path.abspath(root))
+    if root in _HELD:
+        yield
+        return
+    path = root / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise RunError(f"cannot lock run folder {root}: {path}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise RunError(
+            f"run folder {root} is in use by {holder}; wait for it to finish or stop it, then rerun"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"fashionnet {command} (pid {os.getpid()} on {os.uname().nodename})\n".encode(), 0)
+    _HELD.add(root)
+    try:
+        yield
+    finally:
+        _HELD.discard(root)
+        os.ftruncate(fd, 0)
+        os.close(fd)  # releases the lock
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -35,6 +35,7 @@ from fashionnet.runs import (
     swap_dir,
     write_json,
     write_record,
+    writer_lock,
 )
 
 BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",), "torch": ("torch",)}
@@ -331,6 +332,13 @@ def train(
     x, y = load_training_arrays(config, data)  # data errors before the run folder is created
     chief = topology.is_chief  # process 0 alone writes the run folder and prints progress
     paths = RunPaths(ensure_writable_dir(Path(run_dir)) if chief else Path(run_dir))
+    with writer_lock(paths.root, "train") if chief else contextlib.nullcontext():
+        return _train_locked(config, paths, x, y, topology, recipe, force, verbose, callbacks, log)
+
+
+def _train_locked(config, paths, x, y, topology, recipe, force, verbose, callbacks, log) -> TrainResult:
+    """train() once this process may write the run folder (or, in a data-parallel job, is not process 0)."""
+    chief = topology.is_chief
     _check_run_state(paths, config, force, write=chief)
     if chief:
         write_record(paths, RunRecord(config, recipe.to_dict(), environment(topology)))

@@ -181,6 +181,39 @@ def test_killed_training_resumes_with_one_continuous_history(tmp_path):
 
 
 @pytest.mark.slow
+def test_two_trainings_of_one_folder_at_once_one_trains_the_other_is_refused(tmp_path):
+    run = tmp_path / "run"
+    first = _train_process(run, epochs=2)
+    time.sleep(1.0)
+    second = _train_process(run, epochs=2)
+    results = [(proc, *proc.communicate(timeout=900)) for proc in (first, second)]
+    codes = sorted(proc.returncode for proc, _, _ in results)
+    assert codes == [0, 7], [(p.returncode, err[-2000:]) for p, _, err in results]
+    refused = next(err for proc, _, err in results if proc.returncode == 7)
+    winner = next(proc for proc, _, _ in results if proc.returncode == 0)
+    assert f"fashionnet: error: run folder {run} is in use by fashionnet train (pid {winner.pid} on " in refused
+    assert "Traceback" not in refused
+    history = json.loads((run / "history.json").read_text())
+    assert all(len(values) == 2 for values in history.values())  # the winner's 2 epochs, whole
+    assert (run / ".fashionnet.lock").read_text() == ""  # released: the next writer is welcome
+    again = run_cli("evaluate", str(run))
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    run = tmp_path / "run"
+    proc = _train_process(run, epochs=3)
+    _wait_for_epochs(run, 1, proc)
+    proc.kill()  # SIGKILL: the lock file stays, with the dead process's name in it; the kernel dropped the lock
+    proc.wait()
+    assert f"(pid {proc.pid} on " in (run / ".fashionnet.lock").read_text()
+    resumed = _train_process(run, epochs=3)
+    out, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0 and "resumed from epoch" in out, err[-2000:]
+
+
+@pytest.mark.slow
 def test_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
     run = tmp_path / "run"
     proc = _train_process(run, epochs=5)
