@@ -29,7 +29,9 @@ def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
 
 
 def is_trained(paths: RunPaths) -> bool:
-    return paths.model.is_file() and paths.history.is_file()
+    """model.keras and history.json, and no training in progress (an interrupted --force retrain resumes)."""
+    partial, backup = paths.history_partial.exists(), paths.backup.exists()
+    return paths.model.is_file() and paths.history.is_file() and not (partial or backup)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -274,6 +274,11 @@ def _recipe_for(config: TrainConfig, recipe: recipes.Recipe | None) -> recipes.R
     return recipe if recipe is not None else recipes.get_recipe(config.recipe)
 
 
+def training_in_progress(paths: RunPaths) -> bool:
+    """A training started in this folder and not finished: the next run without --force resumes it."""
+    return paths.history_partial.exists() or paths.backup.exists()
+
+
 def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool, write: bool = True) -> None:
     """Refuse to silently retrain a finished run or resume one with other options (``write``: clear it for
     --force; every process of a data-parallel job checks, process 0 alone clears)."""
@@ -284,7 +289,9 @@ def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool, write: b
             shutil.rmtree(stale, ignore_errors=True)
         paths.history_partial.unlink(missing_ok=True)
         return
-    if paths.model.exists() and paths.history.exists():
+    if training_in_progress(paths):
+        pass  # resumed below, even over the model of an earlier training (an interrupted --force retrain)
+    elif paths.model.exists() and paths.history.exists():
         raise RunError(
             f"run {paths.root} is already trained (model.keras and history.json exist); "
             "evaluate it, or pass --force to train it again"
@@ -342,6 +349,8 @@ def _train_locked(config, paths, x, y, topology, recipe, force, verbose, callbac
     _check_run_state(paths, config, force, write=chief)
     if chief:
         write_record(paths, RunRecord(config, recipe.to_dict(), environment(topology)))
+        if force:  # at once, so that an interrupted retrain is resumed, never mistaken for the run it replaces
+            write_json(paths.history_partial, {})
     distributed.barrier(topology, "fashionnet: the run folder is ready")  # --force cleared it before anyone reads
 
     keras.utils.set_random_seed(config.seed)

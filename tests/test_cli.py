@@ -135,9 +135,9 @@ def test_debug_shows_the_traceback(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ModelError" in proc.stderr
 
 
-def _train_process(run, epochs: int):
+def _train_process(run, epochs: int, *options: str):
     cmd = [sys.executable, "-m", "fashionnet", "train", "--out", str(run), "--epochs", str(epochs),
-           "--limit", "4000", "--batch-size", "50"]  # fmt: skip
+           "--limit", "4000", "--batch-size", "50", *options]  # fmt: skip
     env = {**__import__("os").environ, "FASHIONNET_DATA": str(real_data_dir())}
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -211,6 +211,34 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     resumed = _train_process(run, epochs=3)
     out, err = resumed.communicate(timeout=900)
     assert resumed.returncode == 0 and "resumed from epoch" in out, err[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("epochs_done", [0, 1])
+def test_an_interrupted_forced_retrain_is_resumed_never_mistaken_for_the_old_run(tmp_path, epochs_done):
+    run = tmp_path / "run"
+    first = _train_process(run, 1)
+    assert first.wait(timeout=900) == 0
+    old_model = (run / "model.keras").read_bytes()
+
+    forced = _train_process(run, 3, "--force")
+    partial = run / "history.partial.json"
+    deadline = time.monotonic() + 600
+    while not (partial.exists() and len(json.loads(partial.read_text() or "{}").get("loss", [])) >= epochs_done):
+        assert forced.poll() is None and time.monotonic() < deadline, "the forced training did not start"
+        time.sleep(0.05)
+    forced.kill()  # SIGKILL, before its first epoch ends or after it
+    forced.wait()
+    assert (run / "model.keras").read_bytes() == old_model  # the old model is only replaced by a complete one
+    assert json.loads((run / "config.json").read_text())["config"]["epochs"] == 3
+
+    again = _train_process(run, 3)  # no --force: the forced retrain goes on, it is not "already trained"
+    out, err = again.communicate(timeout=900)
+    assert again.returncode == 0, err[-3000:]
+    assert "already trained" not in err
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 3 and (run / "model.keras").read_bytes() != old_model
+    assert not partial.exists() and not (run / "backup").exists()
 
 
 @pytest.mark.slow
