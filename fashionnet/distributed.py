@@ -40,9 +40,6 @@ class Topology:
         """Process 0: the only one that writes the run folder and prints progress."""
         return self.process_index == 0
 
-    def local_batch(self, global_batch: int) -> int:
-        return global_batch // self.process_count
-
     def describe(self) -> dict:
         return {"processes": self.process_count, "devices": self.devices}
 

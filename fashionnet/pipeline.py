@@ -17,7 +17,7 @@ from pathlib import Path
 from fashionnet import console, distributed
 from fashionnet.config import TrainConfig
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
-from fashionnet.runs import RunPaths, read_json, read_record, writer_lock
+from fashionnet.runs import RunPaths, read_json, read_record, training_in_progress, writer_lock
 
 
 def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
@@ -30,8 +30,7 @@ def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
 
 def is_trained(paths: RunPaths) -> bool:
     """model.keras and history.json, and no training in progress (an interrupted --force retrain resumes)."""
-    partial, backup = paths.history_partial.exists(), paths.backup.exists()
-    return paths.model.is_file() and paths.history.is_file() and not (partial or backup)
+    return paths.model.is_file() and paths.history.is_file() and not training_in_progress(paths)
 
 
 # ---------------------------------------------------------------------------------------------------------------

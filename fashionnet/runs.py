@@ -192,6 +192,11 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def training_in_progress(paths: RunPaths) -> bool:
+    """A training started in this folder and not finished: the next run without --force resumes it."""
+    return paths.history_partial.exists() or paths.backup.exists()
+
+
 LOCK_NAME = ".fashionnet.lock"
 _HELD: set[Path] = set()  # the run folders this process holds the writer lock of (re-entered as a no-op)
 

@@ -33,6 +33,7 @@ from fashionnet.runs import (
     read_record,
     recover_dir,
     swap_dir,
+    training_in_progress,
     write_json,
     write_record,
     writer_lock,
@@ -272,11 +273,6 @@ def _float32_copy(weights: list[np.ndarray], recipe: recipes.Recipe) -> keras.Mo
 
 def _recipe_for(config: TrainConfig, recipe: recipes.Recipe | None) -> recipes.Recipe:
     return recipe if recipe is not None else recipes.get_recipe(config.recipe)
-
-
-def training_in_progress(paths: RunPaths) -> bool:
-    """A training started in this folder and not finished: the next run without --force resumes it."""
-    return paths.history_partial.exists() or paths.backup.exists()
 
 
 def _check_run_state(paths: RunPaths, config: TrainConfig, force: bool, write: bool = True) -> None:
