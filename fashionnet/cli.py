@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fashionnet import __version__, console
 from fashionnet.config import user_path
-from fashionnet.errors import FashionNetError
+from fashionnet.errors import FashionNetError, StorageError, describe_os_error
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -294,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("fashionnet: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # one the library did not name (disk full, I/O error in a library's own write)
+        if args.debug:
+            raise
+        print(f"fashionnet: error: {describe_os_error(exc)}", file=sys.stderr)
+        return StorageError.exit_code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """fashionnet's own exception family: the library raises, only the CLI turns them into exit codes."""
 
+import re
+
 
 class FashionNetError(Exception):
     """Base class: every error a user can cause or fix."""
@@ -57,6 +59,38 @@ class DistributedError(FashionNetError):
     exit_code = 9
 
 
+class StorageError(FashionNetError):
+    """A file could not be written or read (disk full, I/O error, permission); a write keeps the previous file."""
+
+    exit_code = 10
+
+
+def os_reason(exc: BaseException) -> str:
+    """'No space left on device (ENOSPC)' from an OSError, also from h5py's, which put errno in the message."""
+    import errno
+    import os
+
+    number = getattr(exc, "errno", None)
+    if not isinstance(number, int):
+        found = re.search(r"errno = (\d+)", str(exc))
+        number = int(found.group(1)) if found else None
+    if isinstance(number, int) and number in errno.errorcode:
+        return f"{os.strerror(number)} ({errno.errorcode[number]})"
+    return first_line(str(exc)) or type(exc).__name__
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'FILE: cause' for an OSError that reached the top, on one line."""
+    name = exc.filename if exc.filename is not None else getattr(exc, "filename2", None)
+    return f"{name}: {os_reason(exc)}" if name is not None else os_reason(exc)
+
+
+def first_line(text: str, limit: int = 300) -> str:
+    """A library's message on one line: its first non-empty line, at most ``limit`` characters."""
+    line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def require(module: str, extra: str):
     """Import a heavy optional dependency, or say which extra brings it."""
     import importlib
@@ -84,6 +118,9 @@ def child_main(prog: str, work) -> int:
     except FashionNetError as exc:
         print(f"{prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # disk full, I/O error while the child writes: the parent's staging folder is dropped
+        print(f"{prog}: StorageError: {describe_os_error(exc)}", file=sys.stderr)
+        return StorageError.exit_code
     return 0
 
 
@@ -94,7 +131,7 @@ def raise_from_child(prog: str, done, failure: str) -> None:
         return
     lines = [line for line in done.stderr.splitlines() if line.startswith(f"{prog}: ")]
     message = lines[-1].split(": ", 2)[-1] if lines else "\n".join(done.stderr.strip().splitlines()[-15:])
-    for kind in (MissingDependencyError, ModelError, DataError):
+    for kind in (MissingDependencyError, ModelError, DataError, StorageError):
         if done.returncode == kind.exit_code:
             raise kind(message)
     raise ExportError(f"{failure} (exit {done.returncode}): {message}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fashionnet import console, distributed
 from fashionnet.config import TrainConfig
-from fashionnet.errors import FashionNetError, MissingDependencyError, RunError
+from fashionnet.errors import FashionNetError, MissingDependencyError, RunError, StorageError, describe_os_error
 from fashionnet.runs import RunPaths, read_json, read_record, training_in_progress, writer_lock
 
 
@@ -209,7 +209,7 @@ def _finish(paths, data_dir, formats, quantize, export, force, finish_command, l
                 log(f"export: skipped: {exc}")
         report_stage(paths, log=log)
     except (FashionNetError, OSError) as exc:
-        error = exc if isinstance(exc, FashionNetError) else RunError(f"{exc.filename or paths.root}: {exc.strerror}")
+        error = exc if isinstance(exc, FashionNetError) else StorageError(describe_os_error(exc))
         again = finish_command or f"reproduce(config, {str(paths.root)!r}) again"
         error.hint = f"the run is trained; fix the above and run `{again}` to finish it (done stages are skipped)"
         if error is exc:

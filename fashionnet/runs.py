@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fashionnet.config import TrainConfig
-from fashionnet.errors import ConfigError, RunError
+from fashionnet.errors import ConfigError, RunError, StorageError, os_reason
 
 
 @dataclass(frozen=True)
@@ -228,8 +228,9 @@ def writer_lock(root: Path, command: str):
         raise RunError(
             f"run folder {root} is in use by {holder}; wait for it to finish or stop it, then rerun"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"fashionnet {command} (pid {os.getpid()} on {os.uname().nodename})\n".encode(), 0)
+    with contextlib.suppress(OSError):  # the holder's name is a courtesy: a full disk must not stop the lock
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"fashionnet {command} (pid {os.getpid()} on {os.uname().nodename})\n".encode(), 0)
     _HELD.add(root)
     try:
         yield
@@ -249,20 +250,38 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def write_failed(path: Path, exc: BaseException, kept: str | None = None) -> StorageError:
+    """The one-line error for a write that failed: the file, the cause, and what is still there."""
+    path = Path(path)
+    if kept is None:
+        kept = f"the previous {path.name} is unchanged" if path.exists() else "no file was left under that name"
+    error = StorageError(f"cannot write {path}: {os_reason(exc)}; {kept}")
+    error.filename = str(path)
+    return error
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary sibling path (same suffix, for writers that check it); rename it over `path` on success."""
+    """Yield a temporary sibling path (same suffix, for writers that check it); rename it over `path` on success.
+
+    A write that fails (disk full, I/O error) raises StorageError naming `path`; the previous file stays.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp)
-    os.chmod(tmp, FILE_MODE)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+    except OSError as exc:
+        raise write_failed(path, exc) from exc
+    tmp = Path(tmp)
+    try:
+        os.chmod(tmp, FILE_MODE)
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise write_failed(path, exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import io
 import os
 import platform
 import shutil
@@ -22,7 +23,7 @@ import fashionnet
 from fashionnet import console, distributed, recipes
 from fashionnet import data as fdata
 from fashionnet.config import TrainConfig
-from fashionnet.errors import FashionNetError, RunError
+from fashionnet.errors import FashionNetError, RunError, StorageError
 from fashionnet.model import flip_averaged
 from fashionnet.runs import (
     RunPaths,
@@ -34,6 +35,8 @@ from fashionnet.runs import (
     recover_dir,
     swap_dir,
     training_in_progress,
+    write_bytes,
+    write_failed,
     write_json,
     write_record,
     writer_lock,
@@ -170,12 +173,33 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 self.model.save_weights(str(Path(scratch) / "latest.weights.h5"))
             return
         staging = self._dir.with_name(self._dir.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        self.model.save_weights(str(staging / "latest.weights.h5"), overwrite=True)
-        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_json(staging / "training_metadata.json", meta)
-        swap_dir(staging, self._dir)
+        kept = "the previous backup is kept" if self._dir.exists() else "no backup was written"
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            write_bytes(staging / "latest.weights.h5", weights_h5_bytes(self.model))  # Keras restores from it
+            meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+            write_json(staging / "training_metadata.json", meta)
+            swap_dir(staging, self._dir)
+        except OSError as exc:  # staging or the swap
+            raise write_failed(Path(exc.filename or staging), exc, kept) from exc
+        except StorageError as exc:
+            raise write_failed(Path(exc.filename), exc.__cause__, kept) from None  # say what the backup keeps
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # after a failure; after success it is the backup already
+
+
+def weights_h5_bytes(model: keras.Model) -> bytes:
+    """What ``model.save_weights`` writes (weights and optimizer state), built in memory by Keras's own writer, as
+    Keras builds the weights of a .keras archive. h5py writing straight to a full disk leaves a half-open file
+    that prints tracebacks and crashes the interpreter at exit (SIGSEGV, measured); bytes are written by Python."""
+    from keras.src.saving import saving_lib  # pinned keras; its H5IOStore takes a BytesIO (saving_lib.py)
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()
+    return buffer.getvalue()
 
 
 class InterruptBetweenBatches(keras.callbacks.Callback):
@@ -379,6 +403,9 @@ def _train_locked(config, paths, x, y, topology, recipe, force, verbose, callbac
                     callbacks=[history_log, backup, interrupt, *progress, *(callbacks or [])],
                     verbose=verbose,
                 )
+        except StorageError as exc:
+            exc.hint = "free space (or fix the disk) and rerun the same command to resume from the last backup"
+            raise
         except Exception as exc:
             if topology.process_count > 1 and distributed.is_peer_failure(exc):
                 done = len(history_log.load().get("loss", []))
@@ -406,11 +433,16 @@ def _train_locked(config, paths, x, y, topology, recipe, force, verbose, callbac
     if recipe.test_time_flip:
         model = flip_averaged(model)  # after fit: training and its validation curves use the plain network
     if chief:
-        with atomic_path(paths.model) as tmp:
-            model.save(tmp)
+        try:
+            with atomic_path(paths.model) as tmp:
+                model.save(tmp)
+            history = history_log.load()
+            write_json(paths.history, history)
+        except StorageError as exc:
+            exc.hint = "the trained epochs are in the backup: free space and rerun the same command to save the model"
+            raise
     history = history_log.load()
     if chief:
-        write_json(paths.history, history)
         paths.history_partial.unlink(missing_ok=True)
         shutil.rmtree(paths.backup, ignore_errors=True)
     return TrainResult(model, history, paths, resumed_from, topology)
