@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
+import math
 import re
+import stat
 import zlib
 from pathlib import Path
 
@@ -31,9 +34,37 @@ class EdgeInputError(ValueError):
     """An input file or array that cannot be classified; the message names it."""
 
 
+# The most bytes an input may hold, on disk or once un-gzipped (a 10,000-image IDX is 7.8 MB; one million 784 MB):
+# a few-kB .gz can claim gigabytes, so it is decompressed in pieces and refused past this.
+MAX_INPUT_BYTES = 1 << 30
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's error message on one line (its first), for messages that name the file first."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)[:300]
+
+
+def _check_regular_file(path: Path) -> int:
+    """The size of ``path``, or an EdgeInputError saying why it is not a file one can classify."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise EdgeInputError(f"{path}: symbolic link loop, expected a file") from None
+        raise EdgeInputError(f"{path}: no such file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise EdgeInputError(f"{path}: is a folder, expected a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise EdgeInputError(f"{path}: not a regular file (a device, pipe or socket), expected a file")
+    if info.st_size > MAX_INPUT_BYTES:
+        raise EdgeInputError(f"{path}: too large: {info.st_size:,} bytes, at most {MAX_INPUT_BYTES:,} allowed")
+    return info.st_size
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes, decompressed when it ends in .gz; a corrupt archive is an EdgeInputError."""
     path = Path(path)
+    _check_regular_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -41,9 +72,13 @@ def read_bytes(path: str | Path) -> bytes:
     if path.suffix != ".gz":
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as archive:
+            data = archive.read(MAX_INPUT_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise EdgeInputError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
+        raise EdgeInputError(f"{path}: corrupt or truncated gzip file ({_one_line(exc)})") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise EdgeInputError(f"{path}: decompresses to more than {MAX_INPUT_BYTES:,} bytes, the most allowed")
+    return data
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -63,7 +98,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise EdgeInputError(f"{name}: truncated IDX header: expected {header} bytes, found {len(data)}")
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # exact: a header may claim 4 x (2**32 - 1)
     if len(data) != expected:
         raise EdgeInputError(
             f"{name}: IDX size mismatch for shape {shape}: expected {expected} bytes, found {len(data)}"
@@ -130,12 +165,17 @@ def load_image(path: str | Path) -> np.ndarray:
                 rgba = img.convert("RGBA")
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white background
                 img = Image.alpha_composite(canvas, rgba)
-            grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
+            if img.mode.startswith("I"):  # 16-bit grey ("I;16", "I"): L would clip everything above 255 to white
+                grey = np.clip(np.asarray(img, dtype=np.float32) / 65535, 0.0, 1.0)
+            else:
+                grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
     except Image.DecompressionBombError as exc:  # Pillow refuses over 2 x its own limit while opening
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
         raise _too_large(path, int(claimed.group(1)) if claimed else None) from exc
-    except OSError as exc:  # Pillow's UnidentifiedImageError and truncated files are OSErrors
-        raise EdgeInputError(f"{path}: not a readable PNG/JPEG image ({exc})") from exc
+    except EdgeInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damaged files make Pillow raise OSError, SyntaxError, struct.error...
+        raise EdgeInputError(f"{path}: not a readable PNG/JPEG image ({_one_line(exc)})") from exc
     if grey.ndim != 2 or grey.size == 0:
         raise EdgeInputError(f"{path}: empty image")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
@@ -192,20 +232,36 @@ def _images_from_array(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    """A .npy array, its header checked before any data is read: a plain dtype and a shape the file can hold."""
+    size = _check_regular_file(path)
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:  # 3.0 exists only for unicode field names: never an image array
+                raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+            shape, _, dtype = readers[version](f)
+            offset = f.tell()
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header with ast/tokenize: many error types
+        raise EdgeInputError(f"{path}: not a readable .npy array ({_one_line(exc)})") from exc
+    if any(side < 0 for side in shape):
+        raise EdgeInputError(f"{path}: not a readable .npy array (negative size in its shape {shape})")
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "uif":
+        raise EdgeInputError(f"{path}: wrong dtype: expected uint8 (0..255) or float in [0, 1], found {dtype}")
+    expected = offset + math.prod(shape) * dtype.itemsize
+    if expected != size:
+        raise EdgeInputError(f"{path}: .npy size mismatch for shape {shape}: expected {expected} bytes, found {size}")
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise EdgeInputError(f"{path}: not a readable .npy array ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise EdgeInputError(f"{path}: expected one .npy array, found {type(array).__name__}")
+        raise EdgeInputError(f"{path}: not a readable .npy array ({_one_line(exc)})") from exc
     return _images_from_array(array, str(path))
 
 
 def _load_one(path: Path) -> tuple[np.ndarray, bool]:
     """(images, is_single_image) for one input file."""
     suffix = path.suffix.lower()
-    if not path.is_file():
-        raise EdgeInputError(f"{path}: no such file")
+    _check_regular_file(path)
     if suffix == ".npy":
         return _load_npy(path), False
     if suffix in IMAGE_SUFFIXES:
@@ -289,8 +345,8 @@ def read_manifest(folder: str | Path) -> dict | None:
         if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
             found = manifest.get("format")
             raise ValueError(f"expected format {MANIFEST_FORMAT!r} with a files table, found {found!r}")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise EdgeModelError(f"{path}: unreadable manifest ({exc}); --no-verify skips the check") from exc
+    except (OSError, ValueError, AttributeError, RecursionError) as exc:  # RecursionError: [[[[... nested JSON
+        raise EdgeModelError(f"{path}: unreadable manifest ({_one_line(exc)}); --no-verify skips the check") from exc
     return manifest
 
 
@@ -529,8 +585,8 @@ def selftest(model_path: str | Path, threads: int | None = None, verify: bool = 
         images = np.frombuffer(base64.b64decode(reference["images"]), dtype=np.uint8).reshape(-1, 28, 28)
         keras = np.asarray(reference["keras_probabilities"], dtype=np.float32).reshape(len(images), len(CLASS_NAMES))
         artifacts = reference["artifacts"]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EdgeInputError(f"{reference_path}: unreadable self-test reference ({exc})") from exc
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise EdgeInputError(f"{reference_path}: unreadable self-test reference ({_one_line(exc)})") from exc
     entry = artifacts.get(model_path.name)
     if entry is None:
         raise EdgeInputError(f"{reference_path}: no entry for {model_path.name}: found {sorted(artifacts)}")

@@ -84,6 +84,9 @@ def flip_averaged(network: keras.Model) -> keras.Model:
     return keras.Model(image, probabilities, name=f"{network.name}_flip_averaged")
 
 
+MAX_ARCHIVE_BYTES = 1 << 30
+
+
 def load(path: str | os.PathLike, compile: bool = False) -> keras.Model:
     """A fashionnet .keras file, with its one custom layer (HorizontalFlip) registered by this module.
 
@@ -93,7 +96,7 @@ def load(path: str | os.PathLike, compile: bool = False) -> keras.Model:
     import zipfile
     from pathlib import Path
 
-    from fashionnet.errors import ModelError
+    from fashionnet.errors import ModelError, first_line
     from fashionnet.runtimes import check_contract
 
     path = Path(path)
@@ -102,8 +105,19 @@ def load(path: str | os.PathLike, compile: bool = False) -> keras.Model:
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a Keras model archive (.keras zip file); it may be truncated")
     try:
-        model = keras.saving.load_model(path, compile=compile)
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable Keras model archive ({first_line(exc)})") from exc
+    if unpacked > MAX_ARCHIVE_BYTES:  # a few-kB zip can claim gigabytes; fashionnet's models unpack to ~12 MB
+        raise ModelError(f"{path}: archive unpacks to {unpacked:,} bytes, at most {MAX_ARCHIVE_BYTES:,} allowed")
+    try:
+        model = keras.saving.load_model(path, compile=compile)  # safe_mode=True: no code from the file runs
     except Exception as exc:  # noqa: BLE001 - keras raises many types for damaged archives
-        raise ModelError(f"{path} could not be loaded as a Keras model: {exc}") from exc
+        if "safe_mode" in str(exc):  # a Lambda or other layer that would run code from the file
+            asked = first_line(exc).split(". ")[0]
+            raise ModelError(f"{path}: refused, the archive asks to run Python code ({asked}); Keras's safe mode "
+                             "stays on and fashionnet models never need it") from exc  # fmt: skip
+        raise ModelError(f"{path} could not be loaded as a Keras model: {first_line(exc)}") from exc
     check_contract(path, getattr(model, "input_shape", None), getattr(model, "output_shape", None))
     return model

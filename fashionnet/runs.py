@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fashionnet.config import TrainConfig
-from fashionnet.errors import ConfigError, RunError, StorageError, os_reason
+from fashionnet.errors import ConfigError, RunError, StorageError, first_line, os_reason
 
 
 @dataclass(frozen=True)
@@ -329,5 +329,5 @@ def read_json(path: Path) -> dict:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RunError(f"{path} not found") from exc
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path} is unreadable or not JSON: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise RunError(f"{path} is unreadable or not JSON: {first_line(exc)}") from exc
