@@ -67,6 +67,6 @@ def predict(model_path: Path, inputs: list[Path], verify: bool = True) -> tuple[
     suffix = path.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise ModelError(f"{path}: unsupported model type {suffix or '(none)'}: expected .keras, .onnx or .tflite")
-    images, names = _load_inputs(inputs)  # before the model: a bad input costs no model load
     run = _keras_predictor(path) if suffix == ".keras" else _artifact_predictor(path, verify)
+    images, names = _load_inputs(inputs)
     return run(images), names

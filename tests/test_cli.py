@@ -181,6 +181,7 @@ def test_killed_training_resumes_with_one_continuous_history(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic  # flock and files: the same on every backend
 def test_two_trainings_of_one_folder_at_once_one_trains_the_other_is_refused(tmp_path):
     run = tmp_path / "run"
     first = _train_process(run, epochs=2)
@@ -201,6 +202,7 @@ def test_two_trainings_of_one_folder_at_once_one_trains_the_other_is_refused(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic  # flock and files: the same on every backend
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     run = tmp_path / "run"
     proc = _train_process(run, epochs=3)
@@ -214,6 +216,7 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic  # the run record and files: the same on every backend
 @pytest.mark.parametrize("epochs_done", [0, 1])
 def test_an_interrupted_forced_retrain_is_resumed_never_mistaken_for_the_old_run(tmp_path, epochs_done):
     run = tmp_path / "run"
