@@ -30,7 +30,9 @@ import numpy as np
 
 from fashionnet import __version__
 from fashionnet.errors import ExportError, MissingDependencyError, ModelError, child_main, raise_from_child, require
-from fashionnet.runs import write_bytes
+from fashionnet.runs import write_bytes, write_failed
+
+EXPORT_KEPT = "the published export is unchanged"  # artifacts are built in a staging folder
 
 __all__ = [
     "FORMATS",
@@ -244,6 +246,8 @@ def _export_onnx(model, path: Path, meta: dict[str, str]) -> None:
         raw = Path(scratch) / "raw.onnx"
         try:
             model.export(str(raw), format="onnx", verbose=False, opset_version=ONNX_OPSET)
+        except OSError as exc:  # disk full or I/O error while the converter writes
+            raise write_failed(path, exc, EXPORT_KEPT) from exc
         except Exception as exc:  # noqa: BLE001 - converter failures of any kind are export failures
             raise ExportError(f"{path.name}: tf2onnx conversion failed ({type(exc).__name__}: {exc})") from exc
         proto = onnx.load(str(raw))
@@ -328,6 +332,8 @@ def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndar
                 activation_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
             )
+        except OSError as exc:
+            raise write_failed(int8_path, exc, EXPORT_KEPT) from exc
         except Exception as exc:  # noqa: BLE001
             raise ExportError(
                 f"{int8_path.name}: onnxruntime quantization failed ({type(exc).__name__}: {exc})"
@@ -395,6 +401,8 @@ def _export_tflite(model, out_dir: Path, quantize: str | None, calibration_image
         for name, int8 in targets:
             try:
                 data = convert(int8)
+            except OSError as exc:
+                raise write_failed(out_dir / name, exc, EXPORT_KEPT) from exc
             except Exception as exc:  # noqa: BLE001
                 raise ExportError(f"{name}: TFLite conversion failed ({type(exc).__name__}: {exc})") from exc
             write_bytes(out_dir / name, data)
@@ -425,6 +433,8 @@ def _export_mcu(model, path: Path, calibration_images: np.ndarray) -> None:
         converter.inference_output_type = tf.int8
         try:
             data = converter.convert()
+        except OSError as exc:
+            raise write_failed(path, exc, EXPORT_KEPT) from exc
         except Exception as exc:  # noqa: BLE001
             raise ExportError(f"{path.name}: TFLite Micro conversion failed ({type(exc).__name__}: {exc})") from exc
     write_bytes(path, data)

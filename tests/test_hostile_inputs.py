@@ -308,3 +308,34 @@ def test_a_keras_archive_that_unpacks_to_gigabytes_is_refused_before_loading(cap
     good.write_bytes(VALID["images.npy"])
     code, err = _predict(capsys, bomb, good)
     assert code == 4 and err.count("\n") == 1 and "unpacks to 1,342,177,280 bytes, at most" in err, err
+
+
+def test_inputs_past_the_size_limit_are_refused_before_they_are_read_whole(tmp_path, monkeypatch):
+    """The 1 GiB limit, scaled down to 1 MiB here: a file that big, and a .gz that decompresses past it."""
+    import fashionnet_edge
+
+    monkeypatch.setattr(fashionnet_edge, "MAX_INPUT_BYTES", 1 << 20)
+    big, bomb = tmp_path / "big.idx", tmp_path / "bomb.idx.gz"
+    big.write_bytes(b"\0" * ((1 << 20) + 1))
+    bomb.write_bytes(gzip.compress(b"\0" * (2 << 20)))
+    assert len(bomb.read_bytes()) < 4096
+    with pytest.raises(EdgeInputError, match=r"big.idx: too large: 1,048,577 bytes, at most 1,048,576 allowed"):
+        load_inputs_named([big])
+    with pytest.raises(EdgeInputError, match=r"bomb.idx.gz: decompresses to more than 1,048,576 bytes"):
+        load_inputs_named([bomb])
+
+
+def test_absurdly_nested_json_in_a_run_or_a_kit_is_one_line(tmp_path):
+    from fashionnet.errors import RunError
+    from fashionnet.runs import read_json
+    from fashionnet_edge import EdgeModelError, read_manifest
+
+    nested = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "config.json").write_text(nested)
+    (tmp_path / "manifest.json").write_text(nested)
+    with pytest.raises(RunError) as run_error:
+        read_json(tmp_path / "config.json")
+    with pytest.raises(EdgeModelError) as kit_error:
+        read_manifest(tmp_path)
+    for error in (run_error.value, kit_error.value):
+        assert "\n" not in str(error) and "recursion" in str(error).lower(), str(error)

@@ -157,3 +157,25 @@ def test_an_io_error_on_a_chosen_file_names_it_and_keeps_the_previous_one(evalua
     assert name not in changed and temporary_files(run) == []
     assert changed <= {"metrics.json", "confusion_matrix.csv", "classification_report.txt", ".fashionnet.lock",
                        "accuracy.png", "loss.png", "confusion_matrix.png"}  # fmt: skip  # redone before it, whole
+
+
+@pytest.mark.export
+@pytest.mark.slow
+def test_a_full_disk_during_an_export_keeps_the_published_export(small_disk, exported):
+    folder, _ = exported
+    run = small_disk / "run"
+    run.mkdir()
+    for name in ("model.keras", "config.json", "history.json"):
+        shutil.copy2(folder.parent / name, run / name)
+    shutil.copytree(folder, run / "export")
+    before = snapshot(run / "export")
+    leave_free(small_disk, 3 * MB)  # less than the fp32 ONNX model (~3.9 MB)
+    done = run_cli("export", str(run), "--quantize", "int8")
+    assert done.returncode == 10, done.stderr[-3000:]
+    (line,) = error_lines(done.stderr)
+    assert line.startswith(f"fashionnet: error: cannot write {run}/.export-tmp-") and line.endswith(
+        "No space left on device (ENOSPC); the published export is unchanged"
+    ), line
+    assert snapshot(run / "export") == before
+    assert sorted(p.name for p in run.iterdir()) == [".fashionnet.lock", "config.json", "export", "history.json",
+                                                     "model.keras"]  # fmt: skip  # no staging folder left
