@@ -9,7 +9,7 @@ Artifacts (see docs/export.md):
 
 * ``model.onnx``: fp32, opset 15, input ``image`` (batch, 28, 28, 1) float32, output ``probabilities`` (batch, 10).
 * ``model.tflite``: fp32, TFLite builtin ops only (no Flex), signature ``serving_default``: image -> probabilities.
-* ``model.int8.onnx``: onnxruntime static QDQ quantization, per-channel int8 weights, int8 activations,
+* ``model.int8.onnx``: onnxruntime static QDQ quantization, per-channel int8 weights, uint8 activations,
   calibrated on training images; float32 input/output like the fp32 model.
 * ``model.int8.tflite``: full-integer post-training quantization (builtin int8 ops), float32 input/output.
 """
@@ -296,8 +296,14 @@ def _set_onnx_metadata(proto, meta: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, meta: dict[str, str]) -> None:
-    """onnxruntime static quantization: QDQ format, per-channel int8 weights, int8 activations (MinMax)."""
+def _quantize_onnx(
+    fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, meta: dict[str, str], activation_type=None
+) -> None:
+    """onnxruntime static quantization: QDQ format, per-channel int8 weights, uint8 activations (MinMax).
+
+    uint8 activations x int8 weights is the pair x86's integer kernels take directly (u8s8, VPMADDUBSW/VNNI);
+    int8 activations are shifted first: slower at batch 1 everywhere measured, and at batch 256 on AVX-512 and
+    AMX machines (docs/benchmarks.md)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -329,7 +335,7 @@ def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndar
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 weight_type=QuantType.QInt8,
-                activation_type=QuantType.QInt8,
+                activation_type=activation_type or QuantType.QUInt8,  # fashionnet.quant_bench compares
                 calibrate_method=CalibrationMethod.MinMax,
             )
         except OSError as exc:
@@ -345,7 +351,8 @@ def _quantize_onnx(fp32_path: Path, int8_path: Path, calibration_images: np.ndar
         proto,
         {
             **meta,
-            "quantization": f"int8 static QDQ, per-channel weights, MinMax calibration on {len(calibration_images)} "
+            "quantization": f"static QDQ, per-channel int8 weights, uint8 activations, MinMax calibration on "
+            f"{len(calibration_images)} "
             "training images; float32 input and output",
         },
     )
