@@ -8,6 +8,7 @@ knows nothing of fashionnet, keras or tensorflow.
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import hashlib
 import io
@@ -49,7 +50,7 @@ def _check_regular_file(path: Path) -> int:
     try:
         info = path.stat()
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP
+        if exc.errno == errno.ELOOP:
             raise EdgeInputError(f"{path}: symbolic link loop, expected a file") from None
         raise EdgeInputError(f"{path}: no such file") from None
     if stat.S_ISDIR(info.st_mode):
