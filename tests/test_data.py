@@ -170,5 +170,5 @@ def test_read_idx_reads_raw_and_gz(tmp_path):
 
 
 def test_missing_file_is_an_edge_error(tmp_path):
-    with pytest.raises(EdgeInputError, match="cannot read file"):
+    with pytest.raises(EdgeInputError, match="nope.gz: no such file"):
         read_idx(tmp_path / "nope.gz")

@@ -10,7 +10,7 @@ import pytest
 
 from fashionnet import pipeline
 from fashionnet.config import TrainConfig
-from fashionnet.errors import DataError, RunError
+from fashionnet.errors import DataError, RunError, StorageError
 from fashionnet.runs import RunPaths
 from tests.conftest import real_data_dir
 
@@ -32,7 +32,7 @@ def test_rerun_after_a_failed_stage_does_only_the_missing_stages(tmp_path, data_
         raise OSError(28, "No space left on device", str(paths.confusion_png))
 
     monkeypatch.setattr(plots, "plot_confusion_matrix", broken)
-    with pytest.raises(RunError, match="confusion_matrix.png: No space left on device") as failed:
+    with pytest.raises(StorageError, match=r"confusion_matrix.png: No space left on device \(ENOSPC\)") as failed:
         pipeline.reproduce(QUICK, paths.root, data_dir, export=False, finish_command="fashionnet reproduce X")
     assert "the run is trained" in failed.value.hint and "`fashionnet reproduce X`" in failed.value.hint
     assert paths.model.is_file() and paths.metrics.is_file() and not paths.report.exists()
