@@ -254,10 +254,12 @@ class TrainResult:
 
 @contextlib.contextmanager
 def compute_settings(precision: str = "float32"):
-    """The dtype policy for building and fitting, and on jax the faster gradients of fashionnet/jax_ops.py.
+    """The dtype policy for building and fitting; on jax the faster gradients of fashionnet/jax_ops.py, on torch
+    the copy-free channels-last convolution and pooling of fashionnet/torch_ops.py.
 
     float32 (the default) computes what the assignment computes: jax_ops's pool gradient is bit-identical to
-    XLA's, its convolution weight gradient the same sum in another order (equal to float32 rounding), only faster.
+    XLA's, its convolution weight gradient the same sum in another order (equal to float32 rounding), only faster;
+    torch_ops runs Keras's own torch kernels on a channels-last view instead of a copy (bit-identical values).
     mixed_bfloat16 computes in bfloat16 with float32 weights (opt-in).
     """
     previous = keras.mixed_precision.global_policy()
@@ -267,6 +269,11 @@ def compute_settings(precision: str = "float32"):
             from fashionnet.jax_ops import fast_conv_weight_gradient, fast_max_pool
 
             with fast_max_pool(), fast_conv_weight_gradient():
+                yield
+        elif keras.backend.backend() == "torch":
+            from fashionnet.torch_ops import channels_last_ops
+
+            with channels_last_ops():
                 yield
         else:
             yield
