@@ -442,9 +442,11 @@ def run_benchmark(
 
         for backend in backends:
             log(f"training {backend}: {settings.limit} images, {settings.epochs} epochs, plain vs fashionnet ...")
-            # bf16 on tensorflow only: its oneDNN kernels use the CPU's AVX-512 BF16; XLA CPU and torch's CPU
-            # convolutions have no such fast path, and timing them would double a --full run's length
-            wanted = ",".join(precisions) if backend == "tensorflow" else ""
+            # bf16 on tensorflow only, and only where the CPU computes in bf16 (AVX-512 BF16 or AMX): its oneDNN
+            # kernels use them; XLA CPU and torch's CPU convolutions have no such fast path, and without them bf16
+            # is emulated (0.12x fp32 on an AVX2 machine) and would only lengthen the run
+            bf16 = results["cpu"]["avx512_bf16"] or results["cpu"]["amx"]
+            wanted = ",".join(precisions) if backend == "tensorflow" and bf16 else ""
             data, rss = _worker(
                 ["--worker", "train", "--data-dir", str(data_dir), "--limit", str(settings.limit),
                  "--epochs", str(settings.epochs), "--repeats", str(settings.repeats), "--precisions", wanted]

@@ -1,0 +1,118 @@
+"""Where a training step spends its time, per backend: ``python -m fashionnet.step_profile [--recipe R]``.
+
+Profiles one epoch of ``fit`` (after a warm-up epoch) of a recipe's network under the trainer's compute settings
+(``train.compute_settings``: jax_ops on jax, torch_ops on torch), with the backend's own profiler, and prints the
+ops that took the time:
+
+* torch: ``torch.profiler``, self CPU time per aten op.
+* jax: ``jax.profiler`` trace; XLA's ops summed over its worker threads and grouped by the ``op_name`` that the
+  optimized HLO gives each fused op (``XLA_FLAGS=--xla_dump_to`` is set here, before jax is imported).
+* tensorflow: not covered (``tf.profiler`` writes TensorBoard files; its ops are oneDNN's own kernels).
+
+docs/benchmarks.md shows the tables this printed, before and after #18's changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _fit_data(limit: int):
+    from fashionnet.data import load_data, preprocess
+
+    (x, y), _ = load_data(None)
+    return preprocess(x[:limit], y[:limit])
+
+
+def _model(recipe_name: str, steps: int):
+    from fashionnet import recipes
+
+    recipe = recipes.get_recipe(recipe_name)
+    return recipes.compile_for(recipes.build(recipe), recipe, steps, 2), recipe.batch_size
+
+
+def profile_torch(recipe: str, limit: int, rows: int) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    from fashionnet.train import compute_settings
+
+    x, y = _fit_data(limit)
+    with compute_settings("float32"):
+        model, batch = _model(recipe, limit // 300)
+        model.fit(x[: limit // 5], y[: limit // 5], batch_size=batch, epochs=1, verbose=0)  # warm-up
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+            seconds = time.perf_counter() - start
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=44)
+    return f"torch, {recipe}: {limit} images in {seconds:.2f} s under the profiler\n{table}"
+
+
+def profile_jax(recipe: str, limit: int, rows: int, dump: Path) -> str:
+    import jax
+    from jax.profiler import ProfileData
+
+    from fashionnet.train import compute_settings
+
+    x, y = _fit_data(limit)
+    trace = dump / "trace"
+    with compute_settings("float32"):
+        model, batch = _model(recipe, limit // 300)
+        model.fit(x[: limit // 5], y[: limit // 5], batch_size=batch, epochs=1, verbose=0)  # warm-up, compiles
+        jax.profiler.start_trace(str(trace))
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        seconds = time.perf_counter() - start
+        jax.profiler.stop_trace()
+    per_op: collections.Counter = collections.Counter()
+    for plane in ProfileData.from_file(str(next(trace.rglob("*.xplane.pb")))).planes:
+        for line in plane.lines:
+            if "XLAEigen" in line.name:  # XLA's CPU worker threads; events are the thunks (fused ops) they ran
+                for event in line.events:
+                    if not event.name.startswith("ThunkExecutor"):
+                        per_op[event.name] += event.duration_ns
+    step = max(dump.glob("*train_step*after_optimizations.txt"), key=lambda p: p.stat().st_size)
+    op_names = dict(re.findall(r"^\s*(?:ROOT )?%?([\w.\-]+) = .*?op_name=\"([^\"]+)\"", step.read_text(), re.M))
+    grouped: collections.Counter = collections.Counter()
+    for name, ns in per_op.items():
+        label = op_names.get(name, name).replace("jit(train_step)/", "")
+        grouped[re.sub(r"jit\((\w+)\)/", "", label)] += ns
+    steps = -(-len(x) // batch)
+    total = sum(grouped.values())
+    lines = [f"jax, {recipe}: {limit} images in {seconds:.2f} s under the profiler; XLA ops, thread-ms per step of "
+             f"{batch} images (summed over threads): {total / 1e6 / steps:.0f}"]  # fmt: skip
+    lines += [
+        f"{ns / 1e6 / steps:9.1f} ms {100 * ns / total:5.1f} %  {label}" for label, ns in grouped.most_common(rows)
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashionnet.step_profile", description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", default="assignment")
+    parser.add_argument("--limit", type=int, default=6000, help="images in the profiled epoch (default 6000)")
+    parser.add_argument("--rows", type=int, default=20)
+    args = parser.parse_args(argv)
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "torch":
+        print(profile_torch(args.recipe, args.limit, args.rows))
+    elif backend == "jax":
+        with tempfile.TemporaryDirectory(prefix="fashionnet-hlo-") as dump:
+            flags = f"--xla_dump_to={dump} --xla_dump_hlo_as_text --xla_dump_hlo_pass_re=NONE"
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+            print(profile_jax(args.recipe, args.limit, args.rows, Path(dump)))
+    else:
+        print(f"KERAS_BACKEND={backend}: step_profile covers jax and torch", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""``python -m fashionnet.step_profile``: the per-op profile of a training step that docs/benchmarks.md quotes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _profile(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fashionnet.step_profile", *args], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+
+
+@pytest.mark.slow
+def test_step_profile_names_the_ops_of_this_backend():
+    import keras
+
+    backend = keras.backend.backend()
+    proc = _profile("--limit", "600", "--rows", "40")
+    if backend == "tensorflow":
+        assert proc.returncode == 2 and "covers jax and torch" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if backend == "torch":
+        assert "aten::convolution_backward" in proc.stdout and "aten::mkldnn_convolution" in proc.stdout
+    else:  # jax: XLA's fused ops mapped back to the layers that asked for them
+        assert "thread-ms per step of 300 images" in proc.stdout
+        assert "jvp(conv2)/conv_general_dilated" in proc.stdout and "transpose(jvp(conv2))/dot_general" in proc.stdout
