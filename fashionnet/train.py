@@ -255,13 +255,11 @@ class TrainResult:
 @contextlib.contextmanager
 def compute_settings(precision: str = "float32"):
     """The dtype policy for building and fitting, and the backend's faster ops: on jax the gradients of
-    fashionnet/jax_ops.py, on torch the copy-free channels-last convolution and pooling of fashionnet/torch_ops.py,
-    on tensorflow the fused batch normalization of fashionnet/tensorflow_ops.py (the improved recipe's).
+    fashionnet/jax_ops.py, on torch the copy-free channels-last convolution and pooling of fashionnet/torch_ops.py.
 
     float32 (the default) computes what the assignment computes: jax_ops's pool gradient is bit-identical to
-    XLA's, its convolution weight gradient the same sum in another order (equal to float32 rounding), only faster;
-    torch_ops runs Keras's own torch kernels on a channels-last view instead of a copy (bit-identical values);
-    tensorflow_ops computes batch normalization's own arithmetic in one op (equal to float32 rounding).
+    XLA's, its convolutions the same sums in another order (equal to float32 rounding), only faster;
+    torch_ops runs Keras's own torch kernels on a channels-last view instead of a copy (bit-identical values).
     mixed_bfloat16 computes in bfloat16 with float32 weights (opt-in).
     """
     previous = keras.mixed_precision.global_policy()
@@ -276,11 +274,6 @@ def compute_settings(precision: str = "float32"):
             from fashionnet.torch_ops import channels_last_ops
 
             with channels_last_ops():
-                yield
-        elif keras.backend.backend() == "tensorflow":
-            from fashionnet.tensorflow_ops import fused_batch_normalization
-
-            with fused_batch_normalization():
                 yield
         else:
             yield
