@@ -7,7 +7,8 @@ ops that took the time:
 * torch: ``torch.profiler``, self CPU time per aten op.
 * jax: ``jax.profiler`` trace; XLA's ops summed over its worker threads and grouped by the ``op_name`` that the
   optimized HLO gives each fused op (``XLA_FLAGS=--xla_dump_to`` is set here, before jax is imported).
-* tensorflow: not covered (``tf.profiler`` writes TensorBoard files; its ops are oneDNN's own kernels).
+* tensorflow: ``tf.profiler`` trace (the same XSpace format, read with jax's reader when jax is installed); the
+  TensorFlow ops that ran, summed over threads.
 
 docs/benchmarks.md shows the tables this printed, before and after #18's changes.
 """
@@ -94,6 +95,43 @@ def profile_jax(recipe: str, limit: int, rows: int, dump: Path) -> str:
     return "\n".join(lines)
 
 
+def profile_tensorflow(recipe: str, limit: int, rows: int, logdir: Path) -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        raise SystemExit("step_profile on tensorflow reads the trace with jax's XSpace reader: install jax too")
+    import tensorflow as tf
+    from jax.profiler import ProfileData
+
+    from fashionnet.train import compute_settings
+
+    x, y = _fit_data(limit)
+    with compute_settings("float32"):
+        model, batch = _model(recipe, limit // 300)
+        model.fit(x[: limit // 5], y[: limit // 5], batch_size=batch, epochs=1, verbose=0)  # warm-up, traces
+        tf.profiler.experimental.start(str(logdir))
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        seconds = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+    per_op: collections.Counter = collections.Counter()
+    for plane in ProfileData.from_file(str(next(logdir.rglob("*.xplane.pb")))).planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            if "python" in line.name.lower():
+                continue
+            for event in line.events:
+                if ":" in event.name and not event.name.startswith(("$", "Executor", "Iterator")):
+                    per_op[event.name.split(":")[-1]] += event.duration_ns  # "name:OpType" -> OpType
+    steps = -(-len(x) // batch)
+    total = sum(per_op.values())
+    lines = [f"tensorflow, {recipe}: {limit} images in {seconds:.2f} s under the profiler; TensorFlow ops, thread-ms "
+             f"per step of {batch} images (summed over threads): {total / 1e6 / steps:.0f}"]  # fmt: skip
+    lines += [f"{ns / 1e6 / steps:9.1f} ms {100 * ns / total:5.1f} %  {op}" for op, ns in per_op.most_common(rows)]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fashionnet.step_profile", description=__doc__.split("\n")[0])
     parser.add_argument("--recipe", default="assignment")
@@ -109,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
             print(profile_jax(args.recipe, args.limit, args.rows, Path(dump)))
     else:
-        print(f"KERAS_BACKEND={backend}: step_profile covers jax and torch", file=sys.stderr)
-        return 2
+        with tempfile.TemporaryDirectory(prefix="fashionnet-tfprof-") as logdir:
+            print(profile_tensorflow(args.recipe, args.limit, args.rows, Path(logdir)))
     return 0
 
 
