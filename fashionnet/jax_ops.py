@@ -12,10 +12,6 @@ Convolution weight gradient: XLA CPU computes conv2's weight gradient (a convolu
 ``conv2d_fast_weight_gradient`` keeps XLA's forward pass and input gradient and computes the weight gradient as
 one matrix product per kernel offset: dW[i, j] = sum over batch and positions of x_shifted(i, j)^T @ dy. This is the
 same sum in a different order, so it matches XLA's gradient to float32 rounding, not bitwise.
-
-conv1 (one input channel): ``conv2d_few_channels`` computes the forward pass as 25 fused broadcast multiply-adds
-and the weight gradient as one im2col matrix product, both faster than XLA's convolutions for one channel
-(docs/benchmarks.md); again the same sums in another order, equal to float32 rounding.
 """
 
 from __future__ import annotations
@@ -102,56 +98,6 @@ def _conv_bwd(padding, residual, g):
 conv2d_fast_weight_gradient.defvjp(_conv_fwd, _conv_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv2d_few_channels(x, w, padding: str):
-    """(B, H, W, Cin) * (KH, KW, Cin, Cout) with few input channels (conv1: one), stride 1, "same" or "valid".
-
-    Forward: one broadcast multiply-add per kernel offset, which XLA fuses into a single pass over the image
-    (XLA's convolution kernel is built for many channels). Weight gradient: one im2col matrix product (the patch
-    matrix is small with one channel). Input gradient: XLA's own (dropped by XLA when, as for conv1, unused).
-    """
-    return _few_channels_forward(x, w, padding)
-
-
-def _padded(x, kh, kw, padding):
-    if padding != "SAME":
-        return x
-    (top, bottom), (left, right) = _same_padding(kh), _same_padding(kw)
-    return jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-
-
-def _few_channels_forward(x, w, padding):
-    kh, kw, _, _ = w.shape
-    xp = _padded(x, kh, kw, padding)
-    oh, ow = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            term = jnp.sum(xp[:, i : i + oh, j : j + ow, :, None] * w[i, j], axis=3)  # (B, OH, OW, Cout)
-            out = term if out is None else out + term
-    return out
-
-
-def _few_fwd(x, w, padding):
-    return _few_channels_forward(x, w, padding), (x, w)
-
-
-def _few_bwd(padding, residual, g):
-    x, w = residual
-    kh, kw, cin, cout = w.shape
-    xp = _padded(x, kh, kw, padding)
-    _, oh, ow, _ = g.shape
-    patches = jnp.concatenate([xp[:, i : i + oh, j : j + ow, :] for i in range(kh) for j in range(kw)], axis=-1)
-    dw = (patches.reshape(-1, kh * kw * cin).T @ g.reshape(-1, cout)).reshape(kh, kw, cin, cout)
-    (dx,) = jax.vjp(lambda x_: _conv(x_, w, padding), x)[1](g)
-    return dx, dw.astype(w.dtype)
-
-
-conv2d_few_channels.defvjp(_few_fwd, _few_bwd)
-
-FEW_CHANNELS = 4  # at most this many input channels: conv2d_few_channels; more: conv2d_fast_weight_gradient
-
-
 def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
@@ -190,7 +136,7 @@ def fast_max_pool():
 
 @contextlib.contextmanager
 def fast_conv_weight_gradient():
-    """Route Keras's jax ``conv`` through conv2d_few_channels or conv2d_fast_weight_gradient where they apply."""
+    """Route Keras's jax ``conv`` through conv2d_fast_weight_gradient where it applies, inside the block."""
     from keras.src.backend.jax import nn as jax_nn
 
     original = jax_nn.conv
@@ -208,11 +154,11 @@ def fast_conv_weight_gradient():
             and getattr(inputs, "ndim", 0) == 4
             and kernel.ndim == 4
             and inputs.shape[-1] == kernel.shape[2]  # no grouped convolution
+            and kernel.shape[2] >= 8  # conv1 (1 input channel): XLA's own is faster
             and kernel.dtype == jnp.float32
             and jnp.asarray(inputs).dtype == jnp.float32
         ):
-            fast = conv2d_few_channels if kernel.shape[2] <= FEW_CHANNELS else conv2d_fast_weight_gradient
-            return fast(jnp.asarray(inputs), kernel, str(padding).upper())
+            return conv2d_fast_weight_gradient(jnp.asarray(inputs), kernel, str(padding).upper())
         return original(inputs, kernel, strides, padding, data_format, dilation_rate)
 
     jax_nn.conv = conv
