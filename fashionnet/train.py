@@ -258,7 +258,7 @@ def compute_settings(precision: str = "float32"):
     fashionnet/jax_ops.py, on torch the copy-free channels-last convolution and pooling of fashionnet/torch_ops.py.
 
     float32 (the default) computes what the assignment computes: jax_ops's pool gradient is bit-identical to
-    XLA's, its convolutions the same sums in another order (equal to float32 rounding), only faster;
+    XLA's, its convolution weight gradient the same sum in another order (equal to float32 rounding), only faster;
     torch_ops runs Keras's own torch kernels on a channels-last view instead of a copy (bit-identical values).
     mixed_bfloat16 computes in bfloat16 with float32 weights (opt-in).
     """
