@@ -434,11 +434,12 @@ def run_benchmark(
     peak = results["cpu"]["peak_fp32_gflops"] * 1e9
 
     with tempfile.TemporaryDirectory(prefix="fashionnet-bench-") as scratch:
-        run = _model_run(run, "assignment", Path(scratch) / "run", data_dir, test_limit, results, log)
+        run, source = _model_run(run, "assignment", "--run", Path(scratch) / "run", data_dir, test_limit, log)
+        results["run"] = {"source": source}
         if settings.improved:
-            improved_run = _model_run(improved_run, "improved", Path(scratch) / "improved", data_dir, test_limit,
-                                      None, log)  # fmt: skip
-            results["improved"] = {"run": str(improved_run), "keras_inference": {}}
+            improved_run, source = _model_run(improved_run, "improved", "--improved-run", Path(scratch) / "improved",
+                                              data_dir, test_limit, log)  # fmt: skip
+            results["improved"] = {"run": source, "keras_inference": {}}
 
         for backend in backends:
             log(f"training {backend}: {settings.limit} images, {settings.epochs} epochs, plain vs fashionnet ...")
@@ -497,8 +498,8 @@ def _plain_of(mode: str) -> str:
     return "plain_improved" if mode.endswith("_improved") else "plain"
 
 
-def _model_run(run, recipe: str, scratch: Path, data_dir, test_limit, results, log) -> Path:
-    """The exported run whose model is timed: the one given, or a tiny one of ``recipe`` trained and exported."""
+def _model_run(run, recipe: str, option: str, scratch: Path, data_dir, test_limit, log) -> tuple[Path, str]:
+    """The exported run whose model is timed, and where it came from: the one given, or a tiny one of ``recipe``."""
     if run is None:
         images, epochs = TINY_RUN[recipe]
         log(f"no --run for the {recipe} recipe: a tiny model ({epochs} epochs, {images} images), exported ...")
@@ -508,12 +509,10 @@ def _model_run(run, recipe: str, scratch: Path, data_dir, test_limit, results, l
         run = scratch
     else:
         source = str(run)
-    if results is not None:
-        results["run"] = {"source": source}
     run = Path(run)
     if not RunPaths(run).model.is_file():
-        raise ConfigError(f"--run {run}: no model.keras")
-    return run
+        raise ConfigError(f"{option} {run}: no model.keras")
+    return run, source
 
 
 def _keras_inference(run: Path, backend: str, data_dir, settings: Settings, flops: int = FORWARD_FLOPS) -> dict:
