@@ -1,16 +1,23 @@
 """int8 vs uint8 activations in the static QDQ ONNX model, against fp32, measured in one run (docs/benchmarks.md).
 
-    python -m fashionnet.quant_bench RUN/export/model.onnx [--rounds 3]
+    python -m fashionnet.quant_bench RUN/export/model.onnx [--rounds 3] [--profile]
 
 Quantizes the fp32 model both ways with the export's own settings (fashionnet.export._quantize_onnx: per-channel
 int8 weights, MinMax calibration on the same 1,000 training images), then times each on onnxruntime: images/s at
 batch 256 with 2 threads over the 10,000 test images, and the median batch-1 latency with 1 thread (best of
 ``--rounds``), and prints each model's test accuracy and the ratios to fp32.
+
+``--profile``: where each model's batch-256 time goes instead, from onnxruntime's own profiler: milliseconds per
+batch by the op type onnxruntime actually ran (after its graph optimizations have fused the QDQ pairs) and the
+Keras layer it came from.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +57,48 @@ def _latency_ms(path: str, images: np.ndarray, calls: int = 300) -> float:
     return float(np.median(times)) * 1e3
 
 
+def op_profile(path: str, images: np.ndarray, batch: int = 256, runs: int = 20, warmup: int = 2) -> dict:
+    """onnxruntime's profile of ``runs`` batch-``batch`` calls on 2 threads, after ``warmup`` calls.
+
+    Returns {"ms_per_batch": wall ms per call, "ops": {"op type (layer)": kernel ms per call}}, op types as
+    onnxruntime ran them (e.g. QLinearConv after it fused a DequantizeLinear -> Conv -> QuantizeLinear chain).
+    """
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="fashionnet-ort-profile-") as scratch:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+        options.enable_profiling, options.profile_file_prefix = True, str(Path(scratch) / "profile")
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: images[:batch]}
+        for _ in range(warmup + runs):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    calls = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])[warmup:]
+    start = calls[0]["ts"]
+    ops: collections.Counter = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= start:
+            ops[f"{event['args']['op_name']} ({_layer(event['name'].removesuffix('_kernel_time'))})"] += (
+                event["dur"] / 1e3 / len(calls)
+            )
+    return {"ms_per_batch": sum(e["dur"] for e in calls) / 1e3 / len(calls), "ops": dict(ops.most_common())}
+
+
+def _layer(node: str) -> str:
+    """The Keras layer an exported node came from ("fashionnet_1/conv2_1/BiasAdd_token_24" -> "conv2"), else the
+    node's own name (nodes the converters or onnxruntime added, e.g. "ReorderInput")."""
+    parts = node.split("/")
+    return re.sub(r"_\d+$", "", parts[1]) if len(parts) > 2 else node
+
+
+def format_profile(label: str, profile: dict, batch: int = 256) -> str:
+    total = sum(profile["ops"].values())
+    lines = [f"{label}: {profile['ms_per_batch']:.2f} ms per batch of {batch} (kernels {total:.2f} ms)"]
+    lines += [f"  {ms:8.3f} ms {100 * ms / total:5.1f} %  {op}" for op, ms in profile["ops"].items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from onnxruntime.quantization import QuantType
 
@@ -61,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path, help="an exported fp32 model.onnx")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--profile", action="store_true", help="print where the batch-256 time goes, per op and layer")
     args = parser.parse_args(argv)
 
     (train_images, _), (test_images, test_labels) = load_data(args.data_dir)
@@ -73,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(scratch) / f"{activations.name}.onnx"
             _quantize_onnx(args.model, path, calibration, {}, activation_type=activations)
             models[label] = str(path)
+        if args.profile:
+            print(f"CPU: {_cpu_name()}; onnxruntime profiler, batch 256 on 2 threads, mean of 20 calls")
+            for label, path in models.items():
+                print(format_profile(label, op_profile(path, images)))
+            return 0
         best = {label: [0.0, float("inf")] for label in models}
         for _ in range(args.rounds):  # interleaved: a noisy neighbour slows every model alike
             for label, path in models.items():
