@@ -11,6 +11,13 @@ and torch's CPU max pooling take directly. The functions here call the same torc
 outputs come back as NHWC views of channels-last results, which are contiguous. Same kernels, same arithmetic
 (oneDNN picks its channels-last path either way, since Keras converts to it), so the values match Keras's own.
 Anything other than a 2D, channels-last, ungrouped convolution or pooling falls back to Keras's implementation.
+
+Batch normalization (the improved recipe's): Keras 3 computes a training batch's moments as E[x^2] - E[x]^2 and
+normalizes with separate elementwise ops, each a pass over the activations in both directions (about a quarter of
+the improved recipe's torch step, docs/benchmarks.md). ``fused_batch_normalization`` runs the training call through
+torch's own ``batch_norm`` kernel (one pass, fused backward) on the same channels-last view, and updates Keras's
+moving statistics as Keras does. Not bit-identical: torch computes the variance in a numerically better way, so
+its results are at least as close to a float64 computation as Keras's (tests/test_torch_ops.py).
 """
 
 from __future__ import annotations
@@ -93,3 +100,57 @@ def channels_last_ops():
         yield
     finally:
         torch_nn.conv, torch_nn.max_pool = original_conv, original_pool
+
+
+def batch_norm_training(layer, inputs: torch.Tensor) -> torch.Tensor:
+    """The training call of a Keras ``BatchNormalization`` (last axis, float32) through torch's ``batch_norm``."""
+    channels = inputs.shape[-1]
+    x = inputs.permute(0, 3, 1, 2) if inputs.ndim == 4 else inputs  # (N, C, H, W) view of channels-last memory
+    # torch writes the batch's statistics into "running" buffers with momentum 1; Keras keeps its own averages
+    batch_mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
+    batch_variance = torch.zeros(channels, dtype=x.dtype, device=x.device)
+    gamma = layer.gamma.value if layer.scale else None
+    beta = layer.beta.value if layer.center else None
+    y = tnn.batch_norm(x, batch_mean, batch_variance, gamma, beta, training=True, momentum=1.0, eps=layer.epsilon)
+    count = x.numel() // channels
+    variance = batch_variance * ((count - 1) / count)  # torch keeps the unbiased variance, Keras the biased one
+    momentum = layer.momentum
+    layer.moving_mean.assign(layer.moving_mean.value * momentum + batch_mean * (1.0 - momentum))
+    layer.moving_variance.assign(layer.moving_variance.value * momentum + variance * (1.0 - momentum))
+    return y.permute(0, 2, 3, 1) if inputs.ndim == 4 else y
+
+
+def _fusable(layer, inputs, training, mask) -> bool:
+    rank = getattr(inputs, "ndim", 0)
+    return (
+        bool(training)
+        and layer.trainable
+        and mask is None
+        and not layer.renorm
+        and not layer.synchronized
+        and isinstance(inputs, torch.Tensor)
+        and inputs.dtype == torch.float32
+        and inputs.device.type == "cpu"
+        and rank in (2, 4)
+        and layer.axis in (-1, rank - 1)
+        and (rank == 2 or _channels_last_4d(inputs))
+    )
+
+
+@contextlib.contextmanager
+def fused_batch_normalization():
+    """Route the training call of Keras's BatchNormalization through batch_norm_training where it applies."""
+    from keras.src.layers.normalization.batch_normalization import BatchNormalization
+
+    original = BatchNormalization.call
+
+    def call(self, inputs, training=None, mask=None):
+        if _fusable(self, inputs, training, mask):
+            return batch_norm_training(self, inputs)
+        return original(self, inputs, training=training, mask=mask)
+
+    BatchNormalization.call = call
+    try:
+        yield
+    finally:
+        BatchNormalization.call = original
