@@ -1,4 +1,5 @@
-"""Channels-last convolution and max pooling for Keras's torch backend (used by the trainer on torch only).
+"""Channels-last convolution and max pooling, and one-kernel batch normalization, for Keras's torch backend (used by the
+trainer on torch only).
 
 Keras 3's torch ``conv`` and ``max_pool`` take NHWC tensors, make a contiguous NCHW copy (``permute`` +
 ``contiguous``), and ``conv`` then copies that back to channels-last memory for oneDNN: two full copies of every
