@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _session(path: str, threads: int):
+def _session(path: str, threads: int, profile_prefix: str | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    if profile_prefix:
+        options.enable_profiling, options.profile_file_prefix = True, profile_prefix
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -60,16 +62,11 @@ def _latency_ms(path: str, images: np.ndarray, calls: int = 300) -> float:
 def op_profile(path: str, images: np.ndarray, batch: int = 256, runs: int = 20, warmup: int = 2) -> dict:
     """onnxruntime's profile of ``runs`` batch-``batch`` calls on 2 threads, after ``warmup`` calls.
 
-    Returns {"ms_per_batch": wall ms per call, "ops": {"op type (layer)": kernel ms per call}}, op types as
-    onnxruntime ran them (e.g. QLinearConv after it fused a DequantizeLinear -> Conv -> QuantizeLinear chain).
+    Returns {"batch": batch, "ms_per_batch": wall ms per call, "ops": {"op type (layer)": kernel ms per call}}, op
+    types as onnxruntime ran them (e.g. QLinearConv after it fused a DequantizeLinear -> Conv -> QuantizeLinear chain).
     """
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory(prefix="fashionnet-ort-profile-") as scratch:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
-        options.enable_profiling, options.profile_file_prefix = True, str(Path(scratch) / "profile")
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = _session(path, 2, profile_prefix=str(Path(scratch) / "profile"))
         feed = {session.get_inputs()[0].name: images[:batch]}
         for _ in range(warmup + runs):
             session.run(None, feed)
@@ -82,7 +79,8 @@ def op_profile(path: str, images: np.ndarray, batch: int = 256, runs: int = 20, 
             ops[f"{event['args']['op_name']} ({_layer(event['name'].removesuffix('_kernel_time'))})"] += (
                 event["dur"] / 1e3 / len(calls)
             )
-    return {"ms_per_batch": sum(e["dur"] for e in calls) / 1e3 / len(calls), "ops": dict(ops.most_common())}
+    ms_per_batch = sum(e["dur"] for e in calls) / 1e3 / len(calls)
+    return {"batch": batch, "ms_per_batch": ms_per_batch, "ops": dict(ops.most_common())}
 
 
 def _layer(node: str) -> str:
@@ -92,9 +90,9 @@ def _layer(node: str) -> str:
     return re.sub(r"_\d+$", "", parts[1]) if len(parts) > 2 else node
 
 
-def format_profile(label: str, profile: dict, batch: int = 256) -> str:
+def format_profile(label: str, profile: dict) -> str:
     total = sum(profile["ops"].values())
-    lines = [f"{label}: {profile['ms_per_batch']:.2f} ms per batch of {batch} (kernels {total:.2f} ms)"]
+    lines = [f"{label}: {profile['ms_per_batch']:.2f} ms per batch of {profile['batch']} (kernels {total:.2f} ms)"]
     lines += [f"  {ms:8.3f} ms {100 * ms / total:5.1f} %  {op}" for op, ms in profile["ops"].items()]
     return "\n".join(lines)
 
