@@ -9,7 +9,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE_KIT = REPO / "export" / "fashionnet_edge.py"
-TRAIN_IMAGES = 2000
 
 # Run python with keras, tensorflow, jax, torch (and fashionnet) unimportable, then the edge kit's main().
 BLOCKED_RUNNER = r"""
@@ -29,30 +28,6 @@ assert fashionnet_edge.__file__.startswith(kit), fashionnet_edge.__file__
 assert not any(m.split(".")[0] in BLOCKED for m in sys.modules), sorted(sys.modules)
 sys.exit(fashionnet_edge.main(sys.argv[1:]))
 """
-
-
-def train_tiny_run(tmp_path_factory, dataset) -> Path:
-    """RUN/model.keras + config.json: the assignment's model, 1 epoch on 2,000 real training images."""
-    import keras
-
-    from fashionnet.config import TrainConfig
-    from fashionnet.data import preprocess
-    from fashionnet.model import build_model
-    from fashionnet.runs import RunPaths, RunRecord, write_record
-    from fashionnet.train import environment
-
-    keras.utils.set_random_seed(0)
-    (train_images, train_labels), _ = dataset
-    x, y = preprocess(train_images[:TRAIN_IMAGES], train_labels[:TRAIN_IMAGES])
-    model = build_model()
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=1, batch_size=100, verbose=0)
-    run = tmp_path_factory.mktemp("export-runs") / "tiny"
-    run.mkdir()
-    model.save(run / "model.keras")
-    record = RunRecord(TrainConfig(epochs=1, limit=TRAIN_IMAGES, batch_size=100), environment=environment())
-    write_record(RunPaths(run), record)
-    return run
 
 
 def write_idx(path: Path, images: np.ndarray) -> Path:

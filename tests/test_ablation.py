@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fashionnet import ablation, recipes
 from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
 
 
+@pytest.mark.slow
 def test_ablation_records_one_validation_row_per_step_and_keeps_earlier_rows(tmp_path, data_dir):
     common = ["--out", str(tmp_path), "--epochs", "1", "--limit", "1000", "--data-dir", str(data_dir)]
     assert ablation.main([*common, "--steps", "assignment"]) == 0

@@ -11,8 +11,6 @@ import pytest
 from fashionnet.augment import Augmentation, augment_batch
 from fashionnet.recipes import MIRROR_SAFE_CLASSES
 
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
-
 
 def _stripes():
     """Images whose rows and columns are all different, so any flip or shift is visible."""

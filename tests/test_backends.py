@@ -30,6 +30,7 @@ print(keras.backend.backend())
 
 
 @pytest.mark.slow
+@pytest.mark.per_backend  # determinism on each backend
 def test_same_seed_gives_identical_first_epoch(tmp_path):
     """Measured on all three backends: two processes, same seed and data -> bit-identical first-epoch metrics."""
     histories = []
@@ -43,13 +44,13 @@ def test_same_seed_gives_identical_first_epoch(tmp_path):
 
 
 @pytest.mark.multibackend
-def test_same_weights_same_probabilities_on_every_backend(small_run, tmp_path):
+def test_same_weights_same_probabilities_on_every_backend(trained_run, tmp_path):
     outputs = {}
     for backend in BACKENDS:
         out = tmp_path / f"{backend}.npy"
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
         proc = subprocess.run(
-            [sys.executable, "-c", PREDICT, str(real_data_dir()), str(small_run.paths.model), str(out)],
+            [sys.executable, "-c", PREDICT, str(real_data_dir()), str(trained_run.model), str(out)],
             capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 
 
 def _positive(value) -> bool:
@@ -18,13 +18,14 @@ def _positive(value) -> bool:
 
 @pytest.mark.export
 @pytest.mark.slow
-def test_bench_tiny_mode_writes_well_formed_results(tmp_path):
+def test_bench_tiny_mode_writes_well_formed_results(tmp_path, exported):
     import keras
 
     backend = keras.backend.backend()
     out = tmp_path / "bench"
-    proc = run_cli("bench", "--out", str(out), "--backends", backend, "--limit", "300", "--epochs", "2",
-                   "--latency-runs", "5", "--throughput-runs", "2", "--test-limit", "2000", timeout=600)  # fmt: skip
+    run = exported[0].parent  # the session's exported run: bench times its model (read-only)
+    proc = run_cli("bench", "--out", out, "--backends", backend, "--limit", "300", "--epochs", "2", "--run", run,
+                   "--latency-runs", "5", "--throughput-runs", "2", timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "bench.json").read_text())
     assert {"cpu", "settings", "training", "keras_inference", "edge_inference", "artifacts", "edge_predictor",
@@ -56,7 +57,6 @@ def test_bench_tiny_mode_writes_well_formed_results(tmp_path):
     assert "## Targets" in markdown and "model.int8.onnx" in markdown
 
 
-@pytest.mark.backend_agnostic
 def test_the_bench_launcher_does_not_import_keras(tmp_path):
     """A forked child's ru_maxrss starts at its parent's peak: a keras-sized launcher would inflate every child's."""
     import subprocess
@@ -72,7 +72,7 @@ def test_the_bench_launcher_does_not_import_keras(tmp_path):
 
 
 def test_bench_rejects_unknown_backends_before_any_work(tmp_path):
-    proc = run_cli("bench", "--out", str(tmp_path / "b"), "--backends", "tensorflow,theano")
+    proc = cli("bench", "--out", str(tmp_path / "b"), "--backends", "tensorflow,theano")
     assert proc.returncode == 2
     assert "--backends" in proc.stderr and "theano" in proc.stderr
     assert not (tmp_path / "b").exists()
@@ -118,7 +118,6 @@ def _met(targets: list[dict], start: str) -> tuple[float, bool]:
     return found["value"], found["met"]
 
 
-@pytest.mark.backend_agnostic
 def test_bench_targets_of_issue_18_are_judged_per_backend_and_per_cpu_kind():
     from fashionnet.bench import _targets
 

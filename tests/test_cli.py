@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, real_data_dir, run_cli
+from tests.conftest import REPO, TRAINED_RUN_ARGS, cli, real_data_dir, run_cli
 
 RUN_FILES = (
     "config.json", "model.keras", "history.json", "metrics.json", "confusion_matrix.csv",
@@ -21,11 +21,9 @@ RUN_FILES = (
 )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_reproduce_end_to_end_on_limited_data(tmp_path):
-    run = tmp_path / "quick"
-    proc = run_cli("reproduce", "--out", str(run), "--epochs", "1", "--limit", "3000", "--no-export")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+@pytest.mark.per_backend  # the one end-to-end run of each backend: the session's trained run
+def test_reproduce_end_to_end_on_limited_data(reproduce_command, trained_run):
+    proc, run = reproduce_command, trained_run.root
     for name in RUN_FILES:
         assert (run / name).is_file() and (run / name).stat().st_size > 0, name
     for png in ("accuracy.png", "loss.png", "confusion_matrix.png"):
@@ -39,40 +37,38 @@ def test_reproduce_end_to_end_on_limited_data(tmp_path):
     lines = proc.stdout.splitlines()
     for stage in ("train:", "evaluate:", "plots:", "report:"):
         assert any(line.startswith(stage) for line in lines), stage
-    assert any(line.startswith("epoch 1/1 ") and line.endswith(" s)") for line in lines), lines[:5]
+    assert any(line.startswith("epoch 1/2 ") and line.endswith(" left)") for line in lines), lines[:5]
+    assert any(line.startswith("epoch 2/2 ") and line.endswith(" s)") for line in lines), lines[:5]
     assert proc.stderr == "", proc.stderr[-2000:]
     # files respect the umask, like any other program's (the temporary file's 0600 must not survive the rename)
     mask = os.umask(0)
     os.umask(mask)
     assert {stat.S_IMODE((run / name).stat().st_mode) for name in RUN_FILES} == {0o666 & ~mask}
 
-    again = run_cli("train", "--out", str(run), "--epochs", "1", "--limit", "3000")
+    again = cli("train", "--out", run, *TRAINED_RUN_ARGS)
     assert again.returncode == 7 and "already trained" in again.stderr and "Traceback" not in again.stderr
 
 
-@pytest.mark.backend_agnostic
 def test_help_lists_every_command():
-    proc = run_cli("--help")
+    proc = cli("--help")
     assert proc.returncode == 0
     for command in ("summary", "train", "evaluate", "reproduce", "export", "predict", "bench"):
         assert command in proc.stdout
 
 
-@pytest.mark.backend_agnostic
 def test_version_and_every_subcommand_described():
     from fashionnet import __version__
 
-    proc = run_cli("--version")
+    proc = cli("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"fashionnet {__version__}"
     for command in ("summary", "train", "evaluate", "reproduce", "export", "predict", "bench"):
-        proc = run_cli(command, "--help")
+        proc = cli(command, "--help")
         description = proc.stdout.split("\n\n")[1]  # argparse: usage, blank line, description
         assert proc.returncode == 0 and not description.lstrip().startswith(("positional", "options")), command
     for command in ("evaluate", "export"):
-        assert "run folder (made by" in run_cli(command, "--help").stdout, command
+        assert "run folder (made by" in cli(command, "--help").stdout, command
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -83,53 +79,47 @@ def test_version_and_every_subcommand_described():
     ],
 )
 def test_options_out_of_range(tmp_path, options, message):
-    proc = run_cli("train", "--out", str(tmp_path / "run"), *options)
+    proc = cli("train", "--out", str(tmp_path / "run"), *options)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 or "fashionnet: error:" in proc.stderr.splitlines()[-1]
 
 
-@pytest.mark.backend_agnostic
 def test_missing_data_folder(tmp_path):
-    proc = run_cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "nodata"))
+    proc = cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "nodata"))
     assert proc.returncode == 3
     assert f"Fashion-MNIST folder {tmp_path / 'nodata'} (from argument) does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists(), "a failed command left an empty run folder behind"
 
 
-@pytest.mark.backend_agnostic
-def test_relative_paths_mean_the_same_in_every_folder(tmp_path):
+@pytest.mark.slow
+def test_relative_paths_mean_the_same_in_every_folder(tmp_path, monkeypatch):
     """FASHIONNET_DATA, --data-dir and --out relative to where the command runs, as the README types them."""
     work = tmp_path / "work"
     work.mkdir()
+    monkeypatch.chdir(work)
     relative_data = os.path.relpath(real_data_dir(), work)
-    done = subprocess.run(
-        [sys.executable, "-m", "fashionnet", "train", "--out", "runs/r", "--epochs", "1", "--limit", "300"],
-        cwd=work, env={**os.environ, "FASHIONNET_DATA": relative_data}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    done = cli("train", "--out", "runs/r", "--epochs", "1", "--limit", "300", env={"FASHIONNET_DATA": relative_data})
     assert done.returncode == 0, done.stderr[-2000:]
     assert (work / "runs" / "r" / "model.keras").is_file()
     assert f"model saved to {work / 'runs' / 'r' / 'model.keras'}" in done.stdout
 
 
-@pytest.mark.backend_agnostic
 def test_evaluate_without_a_model(tmp_path):
-    proc = run_cli("evaluate", str(tmp_path))
+    proc = cli("evaluate", str(tmp_path))
     assert proc.returncode == 4 and f"model file {tmp_path / 'model.keras'} not found" in proc.stderr
 
 
-@pytest.mark.backend_agnostic
 def test_run_folder_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = run_cli("train", "--out", str(blocker / "run"), "--epochs", "1", "--limit", "600")
+    proc = cli("train", "--out", str(blocker / "run"), "--epochs", "1", "--limit", "600")
     assert proc.returncode == 7 and "cannot create run folder" in proc.stderr
-    proc = run_cli("train", "--out", str(blocker), "--epochs", "1", "--limit", "600")
+    proc = cli("train", "--out", str(blocker), "--epochs", "1", "--limit", "600")
     assert proc.returncode == 7 and "is not a folder" in proc.stderr
 
 
-@pytest.mark.backend_agnostic
 def test_debug_shows_the_traceback(tmp_path):
     proc = run_cli("--debug", "evaluate", str(tmp_path))
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ModelError" in proc.stderr
@@ -159,6 +149,7 @@ def _wait_for_epochs(run, n: int, proc, timeout: float = 600) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.per_backend  # the trainer's backup and resume
 def test_killed_training_resumes_with_one_continuous_history(tmp_path):
     run = tmp_path / "run"
     proc = _train_process(run, epochs=4)
@@ -167,6 +158,8 @@ def test_killed_training_resumes_with_one_continuous_history(tmp_path):
     proc.kill()  # SIGKILL: no cleanup code runs
     proc.wait()
     assert not (run / "model.keras").exists()
+    # the lock file stays, with the dead process's name in it; the kernel dropped the lock: the rerun is not blocked
+    assert f"(pid {proc.pid} on " in (run / ".fashionnet.lock").read_text()
 
     resumed = _train_process(run, epochs=4)
     out, err = resumed.communicate(timeout=900)
@@ -181,7 +174,6 @@ def test_killed_training_resumes_with_one_continuous_history(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.backend_agnostic  # flock and files: the same on every backend
 def test_two_trainings_of_one_folder_at_once_one_trains_the_other_is_refused(tmp_path):
     run = tmp_path / "run"
     first = _train_process(run, epochs=2)
@@ -197,31 +189,14 @@ def test_two_trainings_of_one_folder_at_once_one_trains_the_other_is_refused(tmp
     history = json.loads((run / "history.json").read_text())
     assert all(len(values) == 2 for values in history.values())  # the winner's 2 epochs, whole
     assert (run / ".fashionnet.lock").read_text() == ""  # released: the next writer is welcome
-    again = run_cli("evaluate", str(run))
+    again = cli("evaluate", str(run))
     assert again.returncode == 0, again.stderr[-2000:]
 
 
 @pytest.mark.slow
-@pytest.mark.backend_agnostic  # flock and files: the same on every backend
-def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
-    run = tmp_path / "run"
-    proc = _train_process(run, epochs=3)
-    _wait_for_epochs(run, 1, proc)
-    proc.kill()  # SIGKILL: the lock file stays, with the dead process's name in it; the kernel dropped the lock
-    proc.wait()
-    assert f"(pid {proc.pid} on " in (run / ".fashionnet.lock").read_text()
-    resumed = _train_process(run, epochs=3)
-    out, err = resumed.communicate(timeout=900)
-    assert resumed.returncode == 0 and "resumed from epoch" in out, err[-2000:]
-
-
-@pytest.mark.slow
-@pytest.mark.backend_agnostic  # the run record and files: the same on every backend
 @pytest.mark.parametrize("epochs_done", [0, 1])
-def test_an_interrupted_forced_retrain_is_resumed_never_mistaken_for_the_old_run(tmp_path, epochs_done):
-    run = tmp_path / "run"
-    first = _train_process(run, 1)
-    assert first.wait(timeout=900) == 0
+def test_an_interrupted_forced_retrain_is_resumed_never_mistaken_for_the_old_run(run_copy, epochs_done):
+    run = run_copy  # a finished run (the session's, copied), retrained with other options
     old_model = (run / "model.keras").read_bytes()
 
     forced = _train_process(run, 3, "--force")
@@ -317,10 +292,11 @@ def npy_inputs(tmp_path, dataset):
     return paths
 
 
-def test_predict_with_a_keras_model(small_run, npy_inputs, dataset):
+@pytest.mark.per_backend  # the .keras model runs on each backend
+def test_predict_with_a_keras_model(trained_run, npy_inputs, dataset):
     from fashionnet_edge import CLASS_NAMES
 
-    proc = run_cli("predict", str(small_run.paths.model), str(npy_inputs["good"]), "--json")
+    proc = cli("predict", str(trained_run.model), str(npy_inputs["good"]), "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "fashionnet: using" not in proc.stderr  # a model file is used as named, without comment
     document = json.loads(proc.stdout)
@@ -334,13 +310,13 @@ def test_predict_with_a_keras_model(small_run, npy_inputs, dataset):
     assert sum(r["index"] == int(y) for r, y in zip(rows, y_test[:5], strict=True)) >= 3
 
 
-def test_predict_with_a_run_folder_uses_its_model_keras(small_run, npy_inputs):
+def test_predict_with_a_run_folder_uses_its_model_keras(trained_run, npy_inputs):
     from fashionnet_edge import CLASS_NAMES
 
-    folder = small_run.paths.root
-    proc = run_cli("predict", str(folder), str(npy_inputs["good"]), "--top", "3")
+    folder = trained_run.root
+    proc = cli("predict", str(folder), str(npy_inputs["good"]), "--top", "3")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stderr.splitlines().count(f"fashionnet: using {small_run.paths.model}") == 1
+    assert proc.stderr.splitlines().count(f"fashionnet: using {trained_run.model}") == 1
     lines = proc.stdout.splitlines()
     assert len(lines) == 5
     for i, line in enumerate(lines):
@@ -353,7 +329,7 @@ def test_predict_with_a_run_folder_uses_its_model_keras(small_run, npy_inputs):
 def test_predict_with_a_folder_without_model_keras(tmp_path, npy_inputs):
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = run_cli("predict", str(empty), str(npy_inputs["good"]))
+    proc = cli("predict", str(empty), str(npy_inputs["good"]))
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert proc.stdout == ""
     (line,) = proc.stderr.strip().splitlines()
@@ -363,12 +339,12 @@ def test_predict_with_a_folder_without_model_keras(tmp_path, npy_inputs):
 def test_predict_help_describes_model_and_inputs():
     from fashionnet_edge import CLASS_NAMES, INPUTS_HELP
 
-    proc = run_cli("predict", "--help")
+    proc = cli("predict", "--help")
     assert proc.returncode == 0, proc.stderr
     usage = " ".join(proc.stdout.split())
     for text in (".keras, .onnx or .tflite file, or a run folder (uses its model.keras)", INPUTS_HELP, "--top K"):
         assert " ".join(text.split()) in usage
-    proc = run_cli("predict", "model.onnx", "x.npy", "--top", "0")
+    proc = cli("predict", "model.onnx", "x.npy", "--top", "0")
     assert proc.returncode == 2
     assert f"argument --top: expected an integer from 1 to {len(CLASS_NAMES)}" in proc.stderr
 
@@ -384,24 +360,24 @@ def test_predict_help_describes_model_and_inputs():
         ("huge_image", "huge.png: image too large: 900,000,000 pixels, at most 40,000,000 allowed"),
     ],
 )
-def test_predict_bad_inputs_exit_5_naming_the_problem(small_run, npy_inputs, name, message):
-    proc = run_cli("predict", str(small_run.paths.model), str(npy_inputs[name]))
+def test_predict_bad_inputs_exit_5_naming_the_problem(trained_run, npy_inputs, name, message):
+    proc = cli("predict", str(trained_run.model), str(npy_inputs[name]))
     assert proc.returncode == 5, (proc.returncode, proc.stderr[-2000:])
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("fashionnet: error:") and message in last and "Traceback" not in proc.stderr
 
 
-def test_predict_with_a_missing_or_truncated_model(tmp_path, small_run, npy_inputs):
-    proc = run_cli("predict", str(tmp_path / "none.keras"), str(npy_inputs["good"]))
+def test_predict_with_a_missing_or_truncated_model(tmp_path, trained_run, npy_inputs):
+    proc = cli("predict", str(tmp_path / "none.keras"), str(npy_inputs["good"]))
     assert proc.returncode == 4 and "none.keras" in proc.stderr
     truncated = tmp_path / "cut.keras"
-    truncated.write_bytes(small_run.paths.model.read_bytes()[:3000])
-    proc = run_cli("predict", str(truncated), str(npy_inputs["good"]))
+    truncated.write_bytes(trained_run.model.read_bytes()[:3000])
+    proc = cli("predict", str(truncated), str(npy_inputs["good"]))
     assert proc.returncode == 4 and "cut.keras" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.export
 def test_export_of_a_run_without_a_model(tmp_path):
-    proc = run_cli("export", str(tmp_path))
+    proc = cli("export", str(tmp_path))
     assert proc.returncode == 6, proc.stderr[-2000:]
     assert "model.keras" in proc.stderr and "Traceback" not in proc.stderr

@@ -10,8 +10,6 @@ import pytest
 from fashionnet.config import TrainConfig
 from fashionnet.errors import ConfigError
 
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
-
 
 def test_defaults_are_the_assignment():
     c = TrainConfig()

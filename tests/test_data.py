@@ -13,8 +13,6 @@ from fashionnet import data as fdata
 from fashionnet.errors import DataError
 from fashionnet_edge import EdgeInputError, parse_idx, read_idx
 
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
-
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
     header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, real_data_dir
+from conftest import REPO, cli, real_data_dir
 
 from fashionnet.augment import Augmentation
 from fashionnet.batches import AugmentedBatches
@@ -64,12 +64,11 @@ def test_the_shards_of_each_global_batch_are_the_one_process_batch(augmentation)
     assert len(AugmentedBatches(x, y, 10, augmentation, seed=5, multiple=4)) == 2  # 3 images < 4: dropped
 
 
+@pytest.mark.per_backend
 @pytest.mark.skipif(keras.backend.backend() == "jax", reason="on jax --distribute trains: the distributed tests below")
 def test_other_backends_refuse_distribute_instead_of_training_undistributed(tmp_path):
     backend = keras.backend.backend()
-    done = subprocess.run([sys.executable, "-m", "fashionnet", "train", "--out", str(tmp_path / "r"), *JOB,
-                           "--distribute"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "FASHIONNET_DATA": str(real_data_dir())})  # fmt: skip
+    done = cli("train", "--out", tmp_path / "r", *JOB, "--distribute")
     assert done.returncode == 2, done.stderr
     assert f"--distribute needs the jax backend: Keras's distribution engine (keras.distribution) is not " \
            f"implemented for the {backend} backend; set KERAS_BACKEND=jax" in done.stderr  # fmt: skip

@@ -15,9 +15,7 @@ from export_fixtures import EDGE_KIT, blocked_edge_command, write_idx
 
 import fashionnet_edge as edge
 from fashionnet_edge import EdgeInputError, format_predictions, load_image, load_inputs
-from tests.conftest import run_cli
-
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
+from tests.conftest import cli as fashionnet_cli
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -265,14 +263,14 @@ def test_cli_help_and_top_range(capsys):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_classifier_matches_keras_and_validates(exported, dataset, tiny_probs):
+def test_classifier_matches_keras_and_validates(exported, dataset, keras_probs):
     from fashionnet.data import preprocess_images
 
     folder, _ = exported
     clf = edge.OnnxClassifier(folder / "model.onnx", threads=1)
     assert json.loads(clf.metadata["class_names"])[0] == "T-shirt/top"
     images = preprocess_images(dataset[1][0][:300])
-    np.testing.assert_allclose(clf.predict(images, batch_size=64), tiny_probs[:300], atol=1e-5)
+    np.testing.assert_allclose(clf.predict(images, batch_size=64), keras_probs[:300], atol=1e-5)
     one_batch = clf(images[:64])  # calling it runs one batch in one inference, validated like predict
     assert one_batch.dtype == np.float32
     np.testing.assert_array_equal(one_batch, clf.predict(images[:64], batch_size=64))
@@ -285,7 +283,7 @@ def test_classifier_matches_keras_and_validates(exported, dataset, tiny_probs):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, dataset, data_dir, tiny_probs, tmp_path):
+def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, dataset, data_dir, keras_probs, tmp_path):
     """The kit copied to RUN/export runs where keras, tensorflow, jax, torch and fashionnet cannot be imported."""
     folder, report = exported
     test_images = data_dir / "t10k-images-idx3-ubyte.gz"
@@ -301,7 +299,7 @@ def test_cli_without_heavy_libraries_matches_keras_accuracy(exported, dataset, d
     predictions = check_json(done.stdout, "model.onnx", names, 3)
     predicted = np.array([p["index"] for p in predictions])
     labels = dataset[1][1]
-    keras_pred = tiny_probs.argmax(axis=1)
+    keras_pred = keras_probs.argmax(axis=1)
     edge_accuracy, keras_accuracy = (predicted == labels).mean(), (keras_pred == labels).mean()
     assert edge_accuracy == pytest.approx(report["artifacts"]["model.onnx"]["accuracy"], abs=0)
     assert abs(edge_accuracy - keras_accuracy) <= 2 / 10_000  # near ties at most
@@ -325,7 +323,7 @@ def test_cli_text_output_and_images(exported, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_fashionnet_predict_prints_exactly_what_the_kit_prints(exported, dataset, tiny_probs, tmp_path):
+def test_fashionnet_predict_prints_exactly_what_the_kit_prints(exported, dataset, keras_probs, tmp_path):
     """One format: the kit (heavy libraries blocked) and `fashionnet predict` on the same model and inputs."""
     folder, _ = exported
     idx = write_idx(tmp_path / "few-idx3-ubyte", dataset[1][0][:20])
@@ -341,11 +339,11 @@ def test_fashionnet_predict_prints_exactly_what_the_kit_prints(exported, dataset
             blocked_edge_command(folder, model, *inputs, *options), capture_output=True, text=True, timeout=300
         )
         assert kit.returncode == 0, kit.stderr[-2000:]
-        cli = run_cli("predict", model, *inputs, *options, timeout=300)
+        cli = fashionnet_cli("predict", model, *inputs, *options)
         assert cli.returncode == 0, cli.stderr[-2000:]
         assert cli.stdout == kit.stdout, options
         outputs[options[-1]] = kit.stdout
-    keras = tiny_probs[:21]  # the 20 IDX images and the .npy one; the photo has no Keras reference here
+    keras = keras_probs[:21]  # the 20 IDX images and the .npy one; the photo has no Keras reference here
     ranked = check_text(outputs["3"], names, 3)
     predictions = check_json(outputs["--json"], "model.onnx", names, 3)
     assert [p["index"] for p in predictions] == [r[0] for r in ranked]

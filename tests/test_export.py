@@ -111,7 +111,7 @@ def test_onnx_interface_metadata_and_checker(exported):
 @pytest.mark.slow
 @pytest.mark.export
 @pytest.mark.parametrize("name", ALL)
-def test_batch_dimension_is_dynamic(exported, dataset, tiny_probs, name):
+def test_batch_dimension_is_dynamic(exported, dataset, keras_probs, name):
     from fashionnet.data import preprocess_images
     from fashionnet.runtimes import open_runner, run_batched
 
@@ -124,7 +124,7 @@ def test_batch_dimension_is_dynamic(exported, dataset, tiny_probs, name):
     np.testing.assert_allclose(outs[0], outs[2], atol=1e-4)
     np.testing.assert_allclose(outs[1], outs[2], atol=1e-4)
     if ".int8." not in name:
-        np.testing.assert_allclose(outs[2], tiny_probs[:20], atol=1e-4)
+        np.testing.assert_allclose(outs[2], keras_probs[:20], atol=1e-4)
 
 
 @pytest.mark.slow
@@ -147,12 +147,12 @@ def test_tflite_builtin_ops_and_signature(exported):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_perturbed_reference_fails_the_gate(exported, dataset, tiny_probs):
+def test_perturbed_reference_fails_the_gate(exported, dataset, keras_probs):
     from fashionnet.data import preprocess_images
 
     folder, _ = exported
     images, labels = preprocess_images(dataset[1][0][:200]), dataset[1][1][:200]
-    reference = tiny_probs[:200].copy()
+    reference = keras_probs[:200].copy()
     reference[:, 0] += 3e-3  # a shift no float reordering explains
     report = verify_artifacts({"model.onnx": folder / "model.onnx"}, reference, images, labels, measure_latency=False)
     assert not report["passed"]
@@ -195,13 +195,13 @@ def test_passed_checks_read_as_passed(exported):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_failed_checks_read_as_failed_and_log_reports_each_artifact(exported, dataset, tiny_probs):
+def test_failed_checks_read_as_failed_and_log_reports_each_artifact(exported, dataset, keras_probs):
     """Tolerance 0, an impossible int8 limit and 10 moved argmaxes: every failure says `>`; log gets one line each."""
     from fashionnet.data import preprocess_images
 
     folder, _ = exported
     images, labels = preprocess_images(dataset[1][0][:200]), dataset[1][1][:200]
-    reference = tiny_probs[:200].copy()
+    reference = keras_probs[:200].copy()
     reference[:10] = np.roll(reference[:10], 1, axis=1)  # Keras's top-1 moves to another class on 10 images
     names = ["model.onnx", "model.int8.onnx", "model.tflite"]
     lines = []
@@ -257,14 +257,16 @@ def test_parity_table_explains_its_columns(exported):
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run, data_dir, monkeypatch):
+def test_tampered_export_is_rejected_and_good_export_survives(exported, tmp_path, data_dir, monkeypatch):
     """Corrupt one ONNX weight after conversion: the gate must refuse it and keep the earlier good export."""
     import onnx
     from onnx import numpy_helper
 
     import fashionnet.export as export_module
 
-    folder, _ = exported
+    run = tmp_path / "run"
+    shutil.copytree(exported[0].parent, run, ignore=shutil.ignore_patterns("node_modules"))
+    folder = run / "export"
 
     def snapshot():
         return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and "node_modules" not in p.parts}
@@ -285,13 +287,13 @@ def test_tampered_export_is_rejected_and_good_export_survives(exported, tiny_run
 
     monkeypatch.setattr(export_module, "export_model", tampered_export_model)
     with pytest.raises(ExportError, match=r"model\.onnx: max \|\u0394p\| .* > tolerance 1e-05") as info:
-        export_run(tiny_run, ("onnx",), None, data_dir, limit=300)
+        export_run(run, ("onnx",), None, data_dir, limit=300)
     assert "export.rejected" in str(info.value)
     assert snapshot() == before  # the good export is untouched
-    rejected = tiny_run / "export.rejected"
+    rejected = run / "export.rejected"
     assert (rejected / "model.onnx").is_file()
     assert json.loads((rejected / "parity.json").read_text())["passed"] is False
-    assert not list(tiny_run.glob(".export-tmp-*"))
+    assert not list(run.glob(".export-tmp-*"))
 
 
 # --- other backends: the model trained on jax, converted by a tensorflow child, checked against jax Keras --------
@@ -364,7 +366,7 @@ def test_run_trained_on_another_backend_is_verified_against_that_backend(backend
 
 @pytest.mark.slow
 @pytest.mark.export
-def test_flip_averaged_model_exports_with_its_mirror_and_passes(tiny_run, tmp_path, data_dir):
+def test_flip_averaged_model_exports_with_its_mirror_and_passes(trained_run, tmp_path, data_dir):
     """Test-time flip averaging is in the graph: every artifact still matches Keras, int8 included."""
     import onnx
 
@@ -372,8 +374,8 @@ def test_flip_averaged_model_exports_with_its_mirror_and_passes(tiny_run, tmp_pa
 
     run = tmp_path / "flip-averaged"
     run.mkdir()
-    flip_averaged(load(tiny_run / "model.keras")).save(run / "model.keras")
-    shutil.copy2(tiny_run / "config.json", run / "config.json")
+    flip_averaged(load(trained_run.model)).save(run / "model.keras")
+    shutil.copy2(trained_run.config, run / "config.json")
     report = export_run(run, ("onnx", "tflite"), "int8", data_dir, limit=2000)
     assert report["passed"], report["failures"]
     assert sorted(report["artifacts"]) == sorted(ALL)
@@ -387,14 +389,10 @@ def test_flip_averaged_model_exports_with_its_mirror_and_passes(tiny_run, tmp_pa
 
 
 @pytest.mark.export
-@pytest.mark.slow
-def test_export_command_prints_progress_and_no_library_chatter(tiny_run, tmp_path):
+def test_export_command_prints_progress_and_no_library_chatter(export_command):
     """One line per stage on stdout; the converters' and LiteRT's C++ log lines stay hidden unless --debug."""
-    run = tmp_path / "run"
-    run.mkdir()
-    shutil.copy2(tiny_run / "model.keras", run / "model.keras")
-    proc = run_cli("export", str(run), "--quantize", "int8")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = export_command  # the session's export: `fashionnet export RUN --quantize int8` in a child process
+    run = Path(proc.args[proc.args.index("export") + 1])
     assert proc.stderr == "", proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("export: converting model.keras to model.onnx, model.tflite")
@@ -403,4 +401,5 @@ def test_export_command_prints_progress_and_no_library_chatter(tiny_run, tmp_pat
         "model.onnx:", "model.tflite:", "model.int8.onnx:", "model.int8.tflite:"
     ]  # fmt: skip
     assert all(": pass," in line and line.endswith(" s)") for line in verified), verified
-    assert lines[-1].startswith(f"export: 4 artifacts verified and published in {run / 'export'}")
+    assert lines[-2].startswith(f"export: 4 artifacts verified and published in {run / 'export'}")
+    assert lines[-1] == f"report: {run / 'report.md'}"  # the run's report.md now links the export

@@ -20,8 +20,6 @@ from hypothesis import strategies as st
 
 from fashionnet_edge import EdgeInputError, load_inputs_named
 
-pytestmark = pytest.mark.backend_agnostic  # numpy and Pillow only (and a .keras loaded by Keras's own loader)
-
 
 def _png(array: np.ndarray, **save) -> bytes:
     from PIL import Image

@@ -6,14 +6,11 @@ import gzip
 import struct
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fashionnet_edge import EdgeInputError, parse_idx, read_bytes
-
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
 
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -10,6 +10,8 @@ jnp = jax.numpy
 
 from fashionnet import jax_ops  # noqa: E402
 
+pytestmark = pytest.mark.per_backend  # the jax trainer's own ops
+
 
 def _xla_max_pool(x):
     return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")

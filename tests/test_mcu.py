@@ -30,7 +30,6 @@ int main() {
 """
 
 
-@pytest.mark.backend_agnostic
 def test_names_and_options():
     assert resolver_method("CONV_2D") == "AddConv2D"
     assert resolver_method("MAX_POOL_2D") == "AddMaxPool2D"
@@ -42,7 +41,6 @@ def test_names_and_options():
         artifact_names(("mcu",), None)
 
 
-@pytest.mark.backend_agnostic
 def test_mcu_without_its_extra_names_the_extra(tmp_path, monkeypatch):
     import sys
 
@@ -55,14 +53,14 @@ def test_mcu_without_its_extra_names_the_extra(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def mcu_export(tiny_run, data_dir, tmp_path_factory):
+def mcu_export(trained_run, data_dir, tmp_path_factory):
     """A copy of the tiny run exported with the microcontroller model, verified on the first MCU_IMAGES images."""
     from fashionnet.export import export_run
 
     run = tmp_path_factory.mktemp("mcu") / "run"
     run.mkdir()
     for name in ("model.keras", "config.json"):
-        shutil.copy2(tiny_run / name, run / name)
+        shutil.copy2(trained_run.root / name, run / name)
     report = export_run(run, ("tflite", "mcu"), "int8", data_dir, limit=MCU_IMAGES)
     return run / "export", report
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fashionnet.model import ASSIGNMENT_PARAMS, ASSIGNMENT_TOTAL_PARAMS, build_improved_model, build_model
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 
 def test_per_layer_parameters_match_the_assignment_table():
@@ -40,7 +40,7 @@ def test_improved_network_keeps_the_assignment_shape_within_its_budget():
 
 
 def test_summary_command_prints_the_total():
-    proc = run_cli("summary")
+    proc = cli("summary")
     assert proc.returncode == 0, proc.stderr
     assert "964,498" in proc.stdout
     for count in ("832", "57,672", "903,424", "2,570"):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -12,17 +10,17 @@ from fashionnet import pipeline
 from fashionnet.config import TrainConfig
 from fashionnet.errors import DataError, RunError, StorageError
 from fashionnet.runs import RunPaths
-from tests.conftest import real_data_dir
-
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
+from tests.conftest import TRAINED_RUN_ARGS, cli, real_data_dir
 
 QUICK = TrainConfig(epochs=1, limit=600, batch_size=100)
+TRAINED = TrainConfig(epochs=2, limit=3000, batch_size=100)  # the session's trained run (conftest.TRAINED_RUN_ARGS)
 
 
 def _mtimes(paths: RunPaths) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in paths.root.iterdir() if p.is_file()}
 
 
+@pytest.mark.slow
 def test_rerun_after_a_failed_stage_does_only_the_missing_stages(tmp_path, data_dir, monkeypatch):
     from fashionnet import plots
 
@@ -57,45 +55,42 @@ def test_rerun_after_a_failed_stage_does_only_the_missing_stages(tmp_path, data_
         pipeline.reproduce(TrainConfig(epochs=2, limit=600, batch_size=100), paths.root, data_dir, export=False)
 
 
-def test_a_stage_is_redone_when_its_input_is_newer(tmp_path, data_dir):
-    paths = RunPaths(tmp_path / "run")
-    pipeline.reproduce(QUICK, paths.root, data_dir, export=False, log=lambda line: None)
+def test_a_stage_is_redone_when_its_input_is_newer(run_copy, data_dir):
+    paths = RunPaths(run_copy)  # the session's run, reproduced with TRAINED
     os.utime(paths.model)  # e.g. model.keras replaced by hand: the evaluation is stale
     lines = []
-    pipeline.reproduce(QUICK, paths.root, data_dir, export=False, log=lines.append)
+    pipeline.reproduce(TRAINED, paths.root, data_dir, export=False, log=lines.append)
     assert lines[0].startswith("train: done before") and lines[1] == "evaluate: the 10,000 test images"
 
 
-@pytest.mark.slow
-def test_cli_names_the_command_that_finishes_the_run(tmp_path):
+def test_cli_names_the_command_that_finishes_the_run(run_copy, tmp_path):
     """A data error in evaluation after training: exit 3, the error, then the command that finishes the run."""
     data = tmp_path / "data"
     data.mkdir()
     for f in real_data_dir().glob("*.gz"):
         (data / f.name).symlink_to(f)
-    run = tmp_path / "run"
-    env = {**os.environ, "FASHIONNET_DATA": str(data)}
-    cmd = [sys.executable, "-m", "fashionnet", "reproduce", "--out", str(run), "--epochs", "1", "--limit", "600",
-           "--no-export"]  # fmt: skip
-    first = subprocess.run([*cmd[:3], "train", *cmd[4:-1]], env=env, capture_output=True, text=True, timeout=600)
-    assert first.returncode == 0, first.stderr[-2000:]
+    run = run_copy  # trained (the session's run), its evaluation and report removed
+    for name in ("metrics.json", "confusion_matrix.csv", "classification_report.txt", "report.md",
+                 "confusion_matrix.png", "accuracy.png", "loss.png"):  # fmt: skip
+        (run / name).unlink()
+    args = ("reproduce", "--out", run, *TRAINED_RUN_ARGS, "--no-export")
     labels = data / "t10k-labels-idx1-ubyte.gz"
     labels.unlink()
     labels.write_bytes(b"not gzip")
 
-    failed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    failed = cli(*args, env={"FASHIONNET_DATA": str(data)})
     assert failed.returncode == DataError.exit_code, failed.stderr[-2000:]
     error, hint = failed.stderr.strip().splitlines()
     assert error.startswith(f"fashionnet: error: {labels}: corrupt or truncated gzip file")
     assert hint == (
-        f"fashionnet: the run is trained; fix the above and run `fashionnet reproduce --out {run} --epochs 1 "
-        "--limit 600 --no-export` to finish it (done stages are skipped)"
+        f"fashionnet: the run is trained; fix the above and run `fashionnet reproduce --out {run} "
+        f"{' '.join(TRAINED_RUN_ARGS)} --no-export` to finish it (done stages are skipped)"
     )
 
     labels.unlink()
     labels.symlink_to(real_data_dir() / labels.name)
     model_before = (run / "model.keras").stat().st_mtime_ns
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    again = cli(*args, env={"FASHIONNET_DATA": str(data)})
     assert again.returncode == 0, again.stderr[-2000:]
     assert (run / "report.md").is_file() and (run / "confusion_matrix.png").is_file()
     assert (run / "model.keras").stat().st_mtime_ns == model_before  # finished without training again

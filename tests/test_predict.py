@@ -52,26 +52,26 @@ def test_garbage_model_is_a_model_error(tmp_path, suffix):
 @pytest.mark.slow
 @pytest.mark.export
 @pytest.mark.parametrize("name", ["model.keras", "model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"])
-def test_every_model_type_predicts_like_keras(exported, tiny_run, dataset, tiny_probs, tmp_path, name):
+def test_every_model_type_predicts_like_keras(exported, trained_run, dataset, keras_probs, tmp_path, name):
     folder, _ = exported
-    path = tiny_run / name if name == "model.keras" else folder / name
+    path = trained_run.root / name if name == "model.keras" else folder / name
     idx = write_idx(tmp_path / "few-idx3-ubyte", dataset[1][0][:50])
     np.save(tmp_path / "one.npy", dataset[1][0][50])
     probs, names = predict(path, [idx, tmp_path / "one.npy"])
     assert probs.shape == (51, 10) and probs.dtype == np.float32 and len(names) == 51
     assert names[0] == f"{idx}[0]" and names[-1] == f"{tmp_path / 'one.npy'}[0]"
     if ".int8." in name:
-        assert (probs.argmax(1) == tiny_probs[:51].argmax(1)).mean() >= 0.9
+        assert (probs.argmax(1) == keras_probs[:51].argmax(1)).mean() >= 0.9
     else:
-        np.testing.assert_allclose(probs, tiny_probs[:51], atol=1e-4)
+        np.testing.assert_allclose(probs, keras_probs[:51], atol=1e-4)
 
 
 @pytest.mark.slow
-def test_run_folder_predicts_with_its_model_keras(tiny_run, dataset, tiny_probs, tmp_path):
+def test_run_folder_predicts_with_its_model_keras(trained_run, dataset, keras_probs, tmp_path):
     np.save(tmp_path / "few.npy", dataset[1][0][:20])
-    probs, names = predict(tiny_run, [tmp_path / "few.npy"])
+    probs, names = predict(trained_run.root, [tmp_path / "few.npy"])
     assert names == [f"{tmp_path / 'few.npy'}[{i}]" for i in range(20)]
-    np.testing.assert_allclose(probs, tiny_probs[:20], atol=1e-5)
+    np.testing.assert_allclose(probs, keras_probs[:20], atol=1e-5)
 
 
 @pytest.mark.slow

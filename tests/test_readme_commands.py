@@ -10,8 +10,6 @@ import pytest
 from fashionnet.cli import build_parser
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
-
 
 def _readme_commands_module():
     spec = importlib.util.spec_from_file_location("readme_commands", REPO / ".ci" / "readme_commands.py")

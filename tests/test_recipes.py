@@ -13,7 +13,7 @@ from fashionnet.cli import build_parser
 from fashionnet.config import TrainConfig
 from fashionnet.errors import ConfigError
 from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 # Measured: 1 epoch on the first 2,000 images (1,600 train) reaches 0.66 test accuracy (jax: 0.58); a broken pipeline
 # (labels shuffled apart from images, augmentation destroying the images) stays near 0.10.
@@ -46,7 +46,7 @@ def test_the_registry_gives_each_recipe_its_training_defaults():
 
 
 def test_cli_help_shows_every_recipe_default():
-    train_help = " ".join(run_cli("train", "--help").stdout.split())
+    train_help = " ".join(cli("train", "--help").stdout.split())
     assert build_parser().parse_args(["train", "--out", "run"]).recipe == "assignment"
     for key in recipes.TRAIN_DEFAULTS:
         for name, recipe in recipes.RECIPES.items():
@@ -144,10 +144,10 @@ def test_one_split_is_keras_validation_split(n, validation_split):
         assert n - int(n * validation_split) != n_train  # the formula this replaced: 5 training images, not 4
 
 
+@pytest.mark.slow
 def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path):
     run = tmp_path / "improved"
-    proc = run_cli("reproduce", "--recipe", "improved", "--epochs", "1", "--limit", "2000", "--out", str(run),
-                   "--no-export", timeout=300)  # fmt: skip
+    proc = cli("reproduce", "--recipe", "improved", "--epochs", "1", "--limit", "2000", "--out", run, "--no-export")
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = json.loads((run / "config.json").read_text())
     assert saved["config"]["recipe"] == "improved" and saved["recipe"]["batchnorm"] is True
@@ -164,6 +164,7 @@ def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path
     assert model.count_params() <= 964_498
 
 
+@pytest.mark.slow
 def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
     """Flips, shifts and erasing happen in the data pipeline: the saved model has no augmentation layer."""
     from fashionnet.model import load
@@ -179,6 +180,7 @@ def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
     assert model.count_params() == 962_036
 
 
+@pytest.mark.slow
 def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
     """Training sees the plain network; the saved model averages each image with its mirror image."""
     from fashionnet.data import preprocess_images

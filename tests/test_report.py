@@ -11,8 +11,6 @@ from fashionnet.config import TrainConfig
 from fashionnet.data import CLASS_NAMES
 from fashionnet.report import build_report
 
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
-
 
 @pytest.fixture
 def run_folder(tmp_path):

@@ -10,8 +10,6 @@ from fashionnet.config import TrainConfig
 from fashionnet.errors import RunError
 from fashionnet.runs import RECORD_SCHEMA, RunPaths, RunRecord, read_record, write_record
 
-pytestmark = pytest.mark.backend_agnostic  # runs once, in the tensorflow env (tox.ini)
-
 # A config.json as fashionnet 0.1.0 wrote it before the record had an owner (schema 1, no "schema" key).
 SCHEMA_1 = {
     "config": {"recipe": "improved", "epochs": 30, "batch_size": 128, "validation_split": 0.0, "seed": 1,

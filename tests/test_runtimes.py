@@ -136,11 +136,11 @@ def test_the_onnx_runner_is_the_edge_kits_classifier(exported):
 @pytest.mark.slow
 @pytest.mark.export
 @pytest.mark.parametrize("name", ARTIFACTS)
-def test_each_runner_matches_keras_on_real_test_images(exported, dataset, tiny_probs, name):
+def test_each_runner_matches_keras_on_real_test_images(exported, dataset, keras_probs, name):
     from fashionnet.data import preprocess_images
 
     folder, _ = exported
-    images, keras_probs = preprocess_images(dataset[1][0][:IMAGES]), tiny_probs[:IMAGES]
+    images, keras_probs = preprocess_images(dataset[1][0][:IMAGES]), keras_probs[:IMAGES]
     runner = open_runner(folder / name)
     probs = run_batched(runner, images, 500)
     assert probs.shape == keras_probs.shape and probs.dtype == np.float32

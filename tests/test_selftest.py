@@ -22,7 +22,7 @@ def edge(folder, *args):
     return subprocess.run(blocked_edge_command(folder, *args), capture_output=True, text=True, timeout=120)
 
 
-def test_the_export_writes_confident_test_images_with_kerass_answers(exported, dataset, tiny_probs):
+def test_the_export_writes_confident_test_images_with_kerass_answers(exported, dataset, keras_probs):
     folder, report = exported
     reference = json.loads((folder / SELFTEST_NAME).read_text())
     assert reference["format"] == SELFTEST_FORMAT
@@ -33,8 +33,8 @@ def test_the_export_writes_confident_test_images_with_kerass_answers(exported, d
     np.testing.assert_array_equal(images, test_images[indices])
     assert reference["labels"] == test_labels[indices].tolist()
     keras = np.asarray(reference["keras_probabilities"])
-    np.testing.assert_allclose(keras, tiny_probs[indices], atol=1e-5)  # Keras's answers, as the gate computed them
-    most_sure = np.sort(tiny_probs.max(axis=1))[-CANDIDATES]
+    np.testing.assert_allclose(keras, keras_probs[indices], atol=1e-5)  # Keras's answers, as the gate computed them
+    most_sure = np.sort(keras_probs.max(axis=1))[-CANDIDATES]
     assert (keras.max(axis=1) >= most_sure - 1e-6).all() and reference["min_keras_probability"] >= most_sure - 1e-6
     assert set(reference["artifacts"]) == set(report["artifacts"])
     assert reference["artifacts"]["model.onnx"]["max_abs_diff_tolerance"] == 1e-5
@@ -106,10 +106,10 @@ def test_selftest_without_its_reference_or_with_inputs_is_a_usage_error(exported
     assert both.returncode == 2 and "give INPUTS to classify, or --selftest without inputs" in both.stderr
 
 
-def test_a_weak_model_still_gets_its_most_confident_images(exported, dataset, tiny_probs):
+def test_a_weak_model_still_gets_its_most_confident_images(exported, dataset, keras_probs):
     """A model sure of nothing (max probability < 0.5 everywhere here) still gets a full reference set."""
     folder, report = exported
-    weak = 0.4 * tiny_probs + 0.06  # same ranking, no probability above 0.46
+    weak = 0.4 * keras_probs + 0.06  # same ranking, no probability above 0.46
     (_, _), (test_images, test_labels) = dataset
     reference = selftest_reference({"model.onnx": folder / "model.onnx"}, report, weak, test_images, test_labels)
     assert len(reference["indices"]) == SELFTEST_IMAGES and reference["min_keras_probability"] < 0.5

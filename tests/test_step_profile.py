@@ -16,6 +16,7 @@ def _profile(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.per_backend  # each backend has its own profiler
 def test_step_profile_names_the_ops_of_this_backend():
     import keras
 

@@ -13,8 +13,6 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
-pytestmark = pytest.mark.backend_agnostic  # h5py, zipfile, matplotlib and json write the same on every backend
-
 FAIL_WRITES = REPO / "tests" / "integration" / "fail_writes"
 MB = 1 << 20
 
@@ -65,6 +63,7 @@ def failing(pattern: str, number: str = "ENOSPC") -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_finishes(small_disk):
     run = small_disk / "run"
     train = ("train", "--out", str(run), "--epochs", "3", "--limit", "2000", "--batch-size", "100")
@@ -127,15 +126,6 @@ def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_fin
     assert (run / "model.keras").read_bytes() == before["model.keras"]
 
 
-@pytest.fixture(scope="module")
-def evaluated_run(small_run, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("evaluated") / "run"
-    shutil.copytree(small_run.paths.root, run)
-    done = run_cli("evaluate", str(run))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return run
-
-
 @pytest.mark.parametrize(
     "name, number, cause",
     [
@@ -143,9 +133,8 @@ def evaluated_run(small_run, tmp_path_factory) -> Path:
         ("confusion_matrix.png", "EACCES", "Permission denied (EACCES)"),  # matplotlib's, after the metrics
     ],
 )
-def test_an_io_error_on_a_chosen_file_names_it_and_keeps_the_previous_one(evaluated_run, tmp_path, name, number, cause):
-    run = tmp_path / "run"
-    shutil.copytree(evaluated_run, run)
+def test_an_io_error_on_a_chosen_file_names_it_and_keeps_the_previous_one(run_copy, name, number, cause):
+    run = run_copy  # the session's run, evaluated by its `reproduce`
     before = snapshot(run)
     stem, suffix = name.rsplit(".", 1)
     done = run_cli("evaluate", str(run), env=failing(f".{stem}.*.tmp.{suffix}", number))  # atomic_path's file

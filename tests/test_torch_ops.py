@@ -14,6 +14,8 @@ if keras.backend.backend() != "torch":
 
 from fashionnet import torch_ops  # noqa: E402
 
+pytestmark = pytest.mark.per_backend  # the torch trainer's own ops
+
 
 def _values_and_gradients(fast: bool, op, *arrays):
     """op(*tensors) and the gradient of sum(op * fixed weights) with respect to every input, as numpy."""

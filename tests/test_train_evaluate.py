@@ -13,34 +13,36 @@ from fashionnet.evaluate import crosstab_text, evaluate_run
 from fashionnet.runs import read_json
 from fashionnet.train import train
 
+pytestmark = pytest.mark.per_backend  # the trainer and evaluation on each backend
+
 # 2 epochs on 3,000 images (batch 100) measured 0.765 (tensorflow), 0.763 (jax), 0.760 (torch) test accuracy;
 # chance is 0.10.
 ACCURACY_FLOOR = 0.72
 
 
-def test_short_training_beats_the_floor(small_run, dataset):
-    result = evaluate_run(small_run.paths.root, data=dataset)
+def test_short_training_beats_the_floor(trained_run, run_copy, dataset):
+    result = evaluate_run(run_copy, data=dataset)
     assert result.test_accuracy > ACCURACY_FLOOR
-    metrics = read_json(small_run.paths.metrics)
+    metrics = read_json(trained_run.metrics)  # what `reproduce` wrote is what a fresh evaluation finds
     assert metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
     assert metrics["test_images"] == 10000
 
 
-def test_history_has_every_epoch_and_the_split_is_the_assignments(small_run):
-    history = read_json(small_run.paths.history)
+def test_history_has_every_epoch_and_the_split_is_the_assignments(trained_run):
+    history = read_json(trained_run.history)
     assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
     assert all(len(values) == 2 for values in history.values())
     assert history["loss"][1] < history["loss"][0]
-    config = read_json(small_run.paths.config)
+    config = read_json(trained_run.config)
     assert config["config"]["validation_split"] == 0.2 and config["config"]["limit"] == 3000
     env = config["environment"]
     assert env["backend"] in ("tensorflow", "jax", "torch") and env["keras"] and env["numpy"]
     assert env["data_sha256_of_decompressed_idx"]["train-images-idx3-ubyte"].startswith("c59f468a")
-    assert not small_run.paths.backup.exists() and not small_run.paths.history_partial.exists()
+    assert not trained_run.backup.exists() and not trained_run.history_partial.exists()
 
 
-def test_confusion_matrix_is_consistent_with_accuracy(small_run, dataset):
-    result = evaluate_run(small_run.paths.root, data=dataset)
+def test_confusion_matrix_is_consistent_with_accuracy(trained_run, run_copy, dataset):
+    result = evaluate_run(run_copy, data=dataset)
     confusion = result.confusion
     assert confusion.shape == (10, 10) and confusion.sum() == 10000
     assert confusion.sum(axis=1).tolist() == [1000] * 10  # rows are the true labels
@@ -49,17 +51,17 @@ def test_confusion_matrix_is_consistent_with_accuracy(small_run, dataset):
     assert (result.predictions == y_test).mean() == pytest.approx(result.test_accuracy, abs=1e-4)
     for name in ("T-shirt/top", "Ankle boot", "macro avg"):
         assert name in result.report_text
-    rows = list(csv.reader(small_run.paths.confusion_csv.open()))
+    rows = list(csv.reader(trained_run.confusion_csv.open()))
     assert rows[0][0] == "label \\ predict" and rows[0][1] == "0 T-shirt/top" and rows[10][0] == "9 Ankle boot"
     assert np.array([[int(v) for v in r[1:]] for r in rows[1:]]).tolist() == confusion.tolist()
     assert crosstab_text(confusion).splitlines()[0].startswith("predict")
 
 
-def test_finished_run_is_not_retrained_by_accident(small_run, dataset):
-    before = small_run.paths.model.stat().st_mtime_ns
+def test_finished_run_is_not_retrained_by_accident(trained_run, dataset):
+    before = trained_run.model.stat().st_mtime_ns
     with pytest.raises(RunError, match="already trained.*--force"):
-        train(TrainConfig(epochs=2, limit=3000, batch_size=100), small_run.paths.root, data=dataset, verbose=0)
-    assert small_run.paths.model.stat().st_mtime_ns == before
+        train(TrainConfig(epochs=2, limit=3000, batch_size=100), trained_run.root, data=dataset, verbose=0)
+    assert trained_run.model.stat().st_mtime_ns == before
 
 
 def test_resuming_with_other_options_is_refused(tmp_path, dataset):
@@ -71,7 +73,7 @@ def test_resuming_with_other_options_is_refused(tmp_path, dataset):
         train(TrainConfig(epochs=2, limit=3000), run, data=dataset, verbose=0)
 
 
-def test_model_loading_errors(tmp_path, small_run):
+def test_model_loading_errors(tmp_path, trained_run):
     """fashionnet.model.load: every failure is a ModelError naming the file; a model is loaded only if it fits."""
     import re
     import zipfile
@@ -85,7 +87,7 @@ def test_model_loading_errors(tmp_path, small_run):
     with pytest.raises(ModelError, match=re.escape(f"model file {missing} not found")):
         load(missing)
     truncated = tmp_path / "truncated.keras"
-    truncated.write_bytes(small_run.paths.model.read_bytes()[:5000])
+    truncated.write_bytes(trained_run.model.read_bytes()[:5000])
     with pytest.raises(ModelError, match="truncated"):
         load(truncated)
     foreign_zip = tmp_path / "notes.keras"
@@ -101,7 +103,7 @@ def test_model_loading_errors(tmp_path, small_run):
     assert str(other) in message
     assert f"expected input {(None, *IMAGE_SHAPE)} and output {(None, NUM_CLASSES)}" in message
     assert f"found {(None, 4)} and {(None, 2)}" in message
-    assert load(small_run.paths.model).output_shape == (None, NUM_CLASSES)
+    assert load(trained_run.model).output_shape == (None, NUM_CLASSES)
 
 
 def test_progress_lines_give_each_epoch_its_time_and_the_time_left():
