@@ -33,11 +33,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
-def real_data_dir() -> Path:
-    """Absolute, so tests that start processes in other folders find it too (the README passes a relative path)."""
+def _data_dir_at_start() -> Path:
     if os.environ.get("FASHIONNET_DATA"):
         return Path(os.path.abspath(os.environ["FASHIONNET_DATA"]))
     return REPO.parent / "shared" / "data" / "fashion-mnist"
+
+
+DATA_DIR = _data_dir_at_start()  # resolved once, in the folder pytest started in (a test may chdir)
+
+
+def real_data_dir() -> Path:
+    """Absolute, so tests that start processes in other folders find it too (the README passes a relative path)."""
+    return DATA_DIR
 
 
 @dataclasses.dataclass

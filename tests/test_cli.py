@@ -98,8 +98,8 @@ def test_relative_paths_mean_the_same_in_every_folder(tmp_path, monkeypatch):
     """FASHIONNET_DATA, --data-dir and --out relative to where the command runs, as the README types them."""
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.chdir(work)
     relative_data = os.path.relpath(real_data_dir(), work)
+    monkeypatch.chdir(work)
     done = cli("train", "--out", "runs/r", "--epochs", "1", "--limit", "300", env={"FASHIONNET_DATA": relative_data})
     assert done.returncode == 0, done.stderr[-2000:]
     assert (work / "runs" / "r" / "model.keras").is_file()
