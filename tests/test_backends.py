@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, real_data_dir, run_cli
+from tests.conftest import REPO, TRAINED_RUN_ARGS, real_data_dir, run_cli
 
 BACKENDS = ("tensorflow", "jax", "torch")
 # Measured max |Δp| vs tensorflow for the same .keras weights (the full 35-epoch model, 2,000 test images):
@@ -31,16 +31,15 @@ print(keras.backend.backend())
 
 @pytest.mark.slow
 @pytest.mark.per_backend  # determinism on each backend
-def test_same_seed_gives_identical_first_epoch(tmp_path):
-    """Measured on all three backends: two processes, same seed and data -> bit-identical first-epoch metrics."""
-    histories = []
-    for i in range(2):
-        run = tmp_path / f"run{i}"
-        proc = run_cli("train", "--out", str(run), "--epochs", "1", "--limit", "2000", "--batch-size", "100")
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        history = json.loads((run / "history.json").read_text())
-        histories.append({k: v for k, v in history.items() if k != "epoch_seconds"})
-    assert histories[0] == histories[1]
+def test_same_seed_gives_identical_history_in_two_processes(trained_run, tmp_path):
+    """Measured on all three backends: two processes, same seed and data -> bit-identical metrics, every epoch.
+    The first process is the session's `reproduce`; the second trains the same options into another folder."""
+    run = tmp_path / "again"
+    proc = run_cli("train", "--out", run, *TRAINED_RUN_ARGS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    histories = [json.loads(path.read_text()) for path in (trained_run.history, run / "history.json")]
+    first, second = ({k: v for k, v in h.items() if k != "epoch_seconds"} for h in histories)
+    assert len(first["loss"]) == 2 and first == second
 
 
 @pytest.mark.multibackend

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import cli
+from tests.fail_writes import failing_writes
 
-FAIL_WRITES = REPO / "tests" / "integration" / "fail_writes"
 MB = 1 << 20
 
 
@@ -54,15 +54,6 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("fashionnet: ")]
 
 
-def failing(pattern: str, number: str = "ENOSPC") -> dict:
-    """The environment that makes a child process's open-for-writing of files named like ``pattern`` fail."""
-    return {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(FAIL_WRITES), os.environ.get("PYTHONPATH")])),
-        "FASHIONNET_TEST_FAIL_WRITE": pattern,
-        "FASHIONNET_TEST_FAIL_ERRNO": number,
-    }
-
-
 @pytest.mark.slow
 def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_finishes(small_disk):
     run = small_disk / "run"
@@ -70,7 +61,7 @@ def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_fin
 
     # 1. Room for one backup (weights and Adam's state, ~11.6 MB) but not for the next beside it: epoch 2's fails.
     leave_free(small_disk, 16 * MB)
-    full = run_cli(*train)
+    full = cli(*train)
     assert full.returncode == 10, full.stderr[-3000:]
     assert "Traceback" not in full.stderr and "Exception ignored" not in full.stderr, full.stderr[-3000:]
     first, hint = error_lines(full.stderr)
@@ -85,7 +76,8 @@ def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_fin
 
     # 2. Space for the backups, but the disk fills while model.keras is written (injected at that file).
     leave_free(small_disk, 64 * MB)
-    no_model = run_cli(*train, env=failing(".model.*.tmp.keras"))
+    with failing_writes(".model.*.tmp.keras"):
+        no_model = cli(*train)
     assert no_model.returncode == 10, no_model.stderr[-3000:]
     assert "epoch 1/3" not in no_model.stdout and "epoch 2/3" in no_model.stdout  # resumed from the backup
     first, hint = error_lines(no_model.stderr)
@@ -99,17 +91,17 @@ def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_fin
     assert len(history["loss"]) == 3 and history["loss"][0] == epoch_1
 
     # 3. The rerun saves the model without training again, with one continuous history.
-    done = run_cli(*train)
+    done = cli(*train)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((run / "history.json").read_text())["loss"] == history["loss"]
     assert not (run / "backup").exists() and not (run / "history.partial.json").exists()
 
     # 4. A full disk while the finished run is evaluated again: every earlier result stays as it was.
-    evaluated = run_cli("evaluate", str(run))
+    evaluated = cli("evaluate", run)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     before = snapshot(run)
     leave_free(small_disk, 0)
-    again = run_cli("evaluate", str(run))
+    again = cli("evaluate", run)
     assert again.returncode == 10, again.stderr[-3000:]
     assert error_lines(again.stderr)[0].startswith(f"fashionnet: error: cannot write {run}/")
     assert "No space left on device (ENOSPC); the previous " in again.stderr and "Traceback" not in again.stderr
@@ -117,7 +109,8 @@ def test_a_full_disk_at_each_write_of_a_training_loses_nothing_and_the_rerun_fin
 
     # 5. A forced retrain whose model cannot be saved: the old model.keras is untouched.
     leave_free(small_disk, 64 * MB)
-    forced = run_cli(*train[:3], "--epochs", "1", *train[5:], "--force", env=failing(".model.*.tmp.keras", "EIO"))
+    with failing_writes(".model.*.tmp.keras", "EIO"):
+        forced = cli(*train[:3], "--epochs", "1", *train[5:], "--force")
     assert forced.returncode == 10, forced.stderr[-3000:]
     assert error_lines(forced.stderr)[0] == (
         f"fashionnet: error: cannot write {run}/model.keras: Input/output error (EIO); "
@@ -137,7 +130,8 @@ def test_an_io_error_on_a_chosen_file_names_it_and_keeps_the_previous_one(run_co
     run = run_copy  # the session's run, evaluated by its `reproduce`
     before = snapshot(run)
     stem, suffix = name.rsplit(".", 1)
-    done = run_cli("evaluate", str(run), env=failing(f".{stem}.*.tmp.{suffix}", number))  # atomic_path's file
+    with failing_writes(f".{stem}.*.tmp.{suffix}", number):  # atomic_path's file
+        done = cli("evaluate", run)
     assert done.returncode == 10, done.stderr[-3000:]
     assert error_lines(done.stderr) == [
         f"fashionnet: error: cannot write {run}/{name}: {cause}; the previous {name} is unchanged"
@@ -160,7 +154,7 @@ def test_a_full_disk_during_an_export_keeps_the_published_export(small_disk, exp
     shutil.copytree(folder, run / "export")
     before = snapshot(run / "export")
     leave_free(small_disk, 3 * MB)  # less than the fp32 ONNX model (~3.9 MB)
-    done = run_cli("export", str(run), "--quantize", "int8")
+    done = cli("export", run, "--quantize", "int8")
     assert done.returncode == 10, done.stderr[-3000:]
     (line,) = error_lines(done.stderr)
     assert line.startswith(f"fashionnet: error: cannot write {run}/.export-tmp-") and line.endswith(
