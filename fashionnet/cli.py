@@ -84,10 +84,9 @@ def cmd_summary(args) -> int:
 
 
 def cmd_train(args) -> int:
-    config = _config_from(args)  # option errors before the slow keras import
     from fashionnet import pipeline
 
-    pipeline.train(config, args.out, args.data_dir, force=args.force)
+    pipeline.train(args.config, args.out, args.data_dir, force=args.force)
     return 0
 
 
@@ -115,11 +114,10 @@ def _finish_command(argv: list[str]) -> str:
 
 
 def cmd_reproduce(args) -> int:
-    config = _config_from(args)
     from fashionnet import pipeline
 
     pipeline.reproduce(
-        config,
+        args.config,
         args.out,
         args.data_dir,
         formats=_formats(args.formats),
@@ -281,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     from fashionnet.data import resolve_data_env
 
     resolve_data_env()
-    if args.command in KERAS_COMMANDS:
-        console.import_keras_quietly()
     try:
+        if args.func in (cmd_train, cmd_reproduce):
+            args.config = _config_from(args)  # a bad option costs no backend start-up
+        if args.command in KERAS_COMMANDS:
+            console.import_keras_quietly()
         return args.func(args)
     except FashionNetError as exc:
         if args.debug:

@@ -85,6 +85,18 @@ def test_options_out_of_range(tmp_path, options, message):
     assert len(proc.stderr.strip().splitlines()) == 1 or "fashionnet: error:" in proc.stderr.splitlines()[-1]
 
 
+@pytest.mark.parametrize("command", ["train", "reproduce"])
+def test_a_bad_option_is_answered_before_keras_is_imported(tmp_path, command):
+    """A typo in a flag costs no backend start-up: the options are checked first."""
+    code = ("import sys\nfrom fashionnet.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('exit', code, 'keras imported:', 'keras' in sys.modules)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code, command, "--out", str(tmp_path / "run"), "--epochs", "-1"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "--epochs must be an integer >= 1, got -1" in proc.stderr
+    assert proc.stdout.strip() == "exit 2 keras imported: False", proc.stdout + proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_data_folder(tmp_path):
     proc = cli("train", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "nodata"))
     assert proc.returncode == 3
