@@ -551,7 +551,7 @@ SELFTEST_NAME = "selftest.json"
 SELFTEST_FORMAT = "fashionnet-selftest/1"
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     import platform
 
     try:
@@ -600,7 +600,7 @@ def selftest(model_path: str | Path, threads: int | None = None, verify: bool = 
     gate = "not gated (int8)" if tolerance is None else f"{'<=' if diff <= tolerance else '>'} {tolerance:.0e}"
     line = (
         f"selftest {model_path.name}: {'PASS' if passed else 'FAIL'}, top-1 as Keras on {agree}/{len(images)} images, "
-        f"max |\u0394p| {diff:.1e} {gate}, {classifier.runtime}, {_cpu_name()}"
+        f"max |\u0394p| {diff:.1e} {gate}, {classifier.runtime}, {cpu_name()}"
     )
     return passed, line
 

@@ -485,7 +485,7 @@ def run_benchmark(
                 improved_run, data_dir, settings, log, flops=2 * FORWARD_FLOPS
             )
     results["int8_speedup"] = _int8_speedups(results["edge_inference"])
-    results["targets"] = _targets(results)
+    results["targets"] = judge_targets(results)
     results["elapsed_s"] = time.time() - started
     # A child's ru_maxrss starts at its parent's peak (fork copies the high-water mark): record that floor.
     results["launcher_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -578,7 +578,7 @@ def _target(name: str, value, met: bool) -> dict:
     return {"target": name, "value": value, "met": bool(met)}
 
 
-def _targets(r: dict) -> list[dict]:
+def judge_targets(r: dict) -> list[dict]:
     targets = []
     for backend, t in r["training"].items():
         ratio = t["modes"]["fashionnet"]["ratio_to_plain"]

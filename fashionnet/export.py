@@ -220,7 +220,7 @@ def _convert(model_path, out_dir, formats, quantize, calibration_images, metadat
     if "onnx" in formats:
         _export_onnx(model, out_dir / ARTIFACT_NAMES[("onnx", None)], meta)
         if quantize:
-            _quantize_onnx(
+            quantize_onnx(
                 out_dir / ARTIFACT_NAMES[("onnx", None)],
                 out_dir / ARTIFACT_NAMES[("onnx", quantize)],
                 calibration_images,
@@ -296,7 +296,7 @@ def _set_onnx_metadata(proto, meta: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def _quantize_onnx(
+def quantize_onnx(
     fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, meta: dict[str, str], activation_type=None
 ) -> None:
     """onnxruntime static quantization: QDQ format, per-channel int8 weights, uint8 activations (MinMax).

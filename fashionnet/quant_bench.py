@@ -2,7 +2,7 @@
 
     python -m fashionnet.quant_bench RUN/export/model.onnx [--rounds 3] [--profile]
 
-Quantizes the fp32 model both ways with the export's own settings (fashionnet.export._quantize_onnx: per-channel
+Quantizes the fp32 model both ways with the export's own settings (fashionnet.export.quantize_onnx: per-channel
 int8 weights, MinMax calibration on the same 1,000 training images), then times each on onnxruntime: images/s at
 batch 256 with 2 threads over the 10,000 test images, and the median batch-1 latency with 1 thread (best of
 ``--rounds``), and prints each model's test accuracy and the ratios to fp32.
@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     from onnxruntime.quantization import QuantType
 
     from fashionnet.data import load_data, preprocess_images
-    from fashionnet.export import CALIBRATION_IMAGES, CALIBRATION_SEED, _quantize_onnx
-    from fashionnet_edge import _cpu_name
+    from fashionnet.export import CALIBRATION_IMAGES, CALIBRATION_SEED, quantize_onnx
+    from fashionnet_edge import cpu_name
 
     parser = argparse.ArgumentParser(prog="python -m fashionnet.quant_bench", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="an exported fp32 model.onnx")
@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         models = {"fp32": str(args.model)}
         for label, activations in (("int8 activations", QuantType.QInt8), ("uint8 activations", QuantType.QUInt8)):
             path = Path(scratch) / f"{activations.name}.onnx"
-            _quantize_onnx(args.model, path, calibration, {}, activation_type=activations)
+            quantize_onnx(args.model, path, calibration, {}, activation_type=activations)
             models[label] = str(path)
         if args.profile:
-            print(f"CPU: {_cpu_name()}; onnxruntime profiler, batch 256 on 2 threads, mean of 20 calls")
+            print(f"CPU: {cpu_name()}; onnxruntime profiler, batch 256 on 2 threads, mean of 20 calls")
             for label, path in models.items():
                 print(format_profile(label, op_profile(path, images)))
             return 0
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, path in models.items():
                 best[label][0] = max(best[label][0], _throughput(path, images))
                 best[label][1] = min(best[label][1], _latency_ms(path, images))
-        print(f"CPU: {_cpu_name()}; onnxruntime, batch 256 on 2 threads, batch 1 on 1 thread, best of {args.rounds}")
+        print(f"CPU: {cpu_name()}; onnxruntime, batch 256 on 2 threads, batch 1 on 1 thread, best of {args.rounds}")
         for label, path in models.items():
             session = _session(path, 2)
             probs = np.concatenate([session.run(None, {"image": images[i : i + 500]})[0] for i in range(0, 10000, 500)])

@@ -119,9 +119,9 @@ def _met(targets: list[dict], start: str) -> tuple[float, bool]:
 
 
 def test_bench_targets_of_issue_18_are_judged_per_backend_and_per_cpu_kind():
-    from fashionnet.bench import _targets
+    from fashionnet.bench import judge_targets
 
-    targets = _targets(_results({"tensorflow": 600, "jax": 390, "torch": 410}, False, 2.2, 0.12, 1.45))
+    targets = judge_targets(_results({"tensorflow": 600, "jax": 390, "torch": 410}, False, 2.2, 0.12, 1.45))
     assert _met(targets, "jax training >= 1/1.5 of tensorflow's") == (pytest.approx(0.65), False)
     assert _met(targets, "torch training >= 1/1.5 of tensorflow's") == (pytest.approx(410 / 600), True)
     assert _met(targets, "every backend within 1.5x of the fastest (slowest: jax)") == (pytest.approx(600 / 390), False)
@@ -129,7 +129,7 @@ def test_bench_targets_of_issue_18_are_judged_per_backend_and_per_cpu_kind():
     assert _met(targets, "int8 ONNX batch-1 median <= 0.1 ms") == (0.12, False)
     assert _met(targets, "torch: improved recipe, fashionnet trainer >= 1.4x") == (1.45, True)
 
-    targets = _targets(_results({"tensorflow": 600, "jax": 420}, True, 2.2, 0.09))
+    targets = judge_targets(_results({"tensorflow": 600, "jax": 420}, True, 2.2, 0.09))
     assert _met(targets, "jax training >= 1/1.5 of tensorflow's") == (pytest.approx(0.7), True)
     assert _met(targets, "int8 ONNX >= 2.0x fp32 ONNX at batch 256, 2 threads (AMX CPU)") == (2.2, True)
     assert _met(targets, "int8 ONNX batch-1 median <= 0.1 ms") == (0.09, True)
