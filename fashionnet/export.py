@@ -335,7 +335,7 @@ def quantize_onnx(
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 weight_type=QuantType.QInt8,
-                activation_type=activation_type or QuantType.QUInt8,  # fashionnet.quant_bench compares
+                activation_type=activation_type or QuantType.QUInt8,  # benchmarks.quant_bench compares
                 calibrate_method=CalibrationMethod.MinMax,
             )
         except OSError as exc:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fashionnet import ablation, recipes
+from benchmarks import ablation
+from fashionnet import recipes
 from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
 
 

@@ -1,4 +1,4 @@
-"""python -m fashionnet.quant_bench --profile: onnxruntime's own profile of the exported models, per op and layer."""
+"""python -m benchmarks.quant_bench --profile: onnxruntime's own profile of the exported models, per op and layer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fashionnet.data import preprocess_images
 
 @pytest.mark.export
 def test_the_profile_names_the_kernels_onnxruntime_ran_for_each_layer(exported, dataset):
-    from fashionnet.quant_bench import format_profile, op_profile
+    from benchmarks.quant_bench import format_profile, op_profile
 
     export_dir, _ = exported
     images = preprocess_images(dataset[1][0][:64])

@@ -1,4 +1,4 @@
-"""``python -m fashionnet.step_profile``: the per-op profile of a training step that docs/benchmarks.md quotes."""
+"""``python -m benchmarks.step_profile``: the per-op profile of a training step that docs/benchmarks.md quotes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import sys
 
 import pytest
 
+from tests.conftest import REPO
+
 
 def _profile(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fashionnet.step_profile", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "benchmarks.step_profile", *args], capture_output=True, text=True,
+                          cwd=REPO,  # benchmarks/ is run from a checkout, not installed
                           timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """In-browser speed of the web kit next to onnxruntime in Python, measured in one run on one machine.
 
-    python -m fashionnet.web_bench RUN [--out DIR] [--rounds 3]
+    python -m benchmarks.web_bench RUN [--out DIR] [--rounds 3]
 
 For each ONNX model of RUN/export (fp32, int8): batch-1 latency and batch-256 throughput in headless Chromium
 (onnxruntime-web, WebAssembly, 1 thread: the kit's setting) and in Python (fashionnet_edge.OnnxClassifier,
@@ -160,7 +160,7 @@ def format_markdown(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fashionnet.web_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.web_bench", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="an exported run folder (RUN/export/web/ from `fashionnet export`)")
     parser.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")

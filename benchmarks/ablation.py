@@ -1,6 +1,6 @@
 """The ablation behind the improved recipe: add its ingredients one at a time, measure validation accuracy.
 
-    python -m fashionnet.ablation --out /work/runs/ablation --epochs 30 [--steps bn_adamw_cosine,flip,flip_garments]
+    python -m benchmarks.ablation --out /work/runs/ablation --epochs 30 [--steps bn_adamw_cosine,flip,flip_garments]
 
 Every step trains on the first 48,000 training images and reports the accuracy on the last 12,000 (the
 validation split): the test set is never touched here. Each step is a registered recipe
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     from fashionnet.runs import read_json, write_json
     from fashionnet.train import load_training_arrays, train
 
-    p = argparse.ArgumentParser(prog="python -m fashionnet.ablation")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ablation")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=42)

@@ -1,6 +1,6 @@
 """int8 vs uint8 activations in the static QDQ ONNX model, against fp32, measured in one run (docs/benchmarks.md).
 
-    python -m fashionnet.quant_bench RUN/export/model.onnx [--rounds 3] [--profile]
+    python -m benchmarks.quant_bench RUN/export/model.onnx [--rounds 3] [--profile]
 
 Quantizes the fp32 model both ways with the export's own settings (fashionnet.export.quantize_onnx: per-channel
 int8 weights, MinMax calibration on the same 1,000 training images), then times each on onnxruntime: images/s at
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from fashionnet.export import CALIBRATION_IMAGES, CALIBRATION_SEED, quantize_onnx
     from fashionnet_edge import cpu_name
 
-    parser = argparse.ArgumentParser(prog="python -m fashionnet.quant_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quant_bench", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="an exported fp32 model.onnx")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-dir", default=None)

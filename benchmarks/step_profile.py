@@ -1,4 +1,4 @@
-"""Where a training step spends its time, per backend: ``python -m fashionnet.step_profile [--recipe R]``.
+"""Where a training step spends its time, per backend: ``python -m benchmarks.step_profile [--recipe R]``.
 
 Profiles one epoch of ``fit`` (after a warm-up epoch) of a recipe's network under the trainer's compute settings
 (``train.compute_settings``: jax_ops on jax, torch_ops on torch), with the backend's own profiler, and prints the
@@ -133,7 +133,7 @@ def profile_tensorflow(recipe: str, limit: int, rows: int, logdir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fashionnet.step_profile", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.step_profile", description=__doc__.split("\n")[0])
     parser.add_argument("--recipe", default="assignment")
     parser.add_argument("--limit", type=int, default=6000, help="images in the profiled epoch (default 6000)")
     parser.add_argument("--rows", type=int, default=20)

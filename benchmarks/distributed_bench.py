@@ -1,7 +1,7 @@
 """Step time of data-parallel training (jax) in one run on one machine: plain, and --distribute on 1 device,
 2 virtual devices in 1 process, and 2 processes x 1 device (gloo all-reduce over 127.0.0.1).
 
-    python -m fashionnet.distributed_bench --out DIR [--limit 6000] [--epochs 4] [--batch-size 300] [--rounds 2]
+    python -m benchmarks.distributed_bench --out DIR [--limit 6000] [--epochs 4] [--batch-size 300] [--rounds 2]
 
 Each configuration trains the assignment's network with the same global batch in its own process(es); the step
 time is the median over epochs 2.. (the first compiles) of history.json's epoch_seconds / steps, best of
@@ -38,7 +38,7 @@ def step_ms(run: Path, n_train: int, batch: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fashionnet.distributed_bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.distributed_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=4)
