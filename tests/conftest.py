@@ -24,7 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # A test that asks for one of these needs a training or an export: slow (the session pays for it once).
 SESSION_BUILT = {"trained_run", "keras_probs", "exported", "export_command", "mcu_export", "served_export", "jobs"}
-TRAINED_RUN_ARGS = ("--epochs", "2", "--limit", "3000", "--batch-size", "100")
+TRAINED_RUN = {"epochs": 2, "limit": 3000, "batch_size": 100}  # the session's training: TrainConfig(**TRAINED_RUN)
+TRAINED_RUN_ARGS = tuple(x for key, value in TRAINED_RUN.items() for x in (f"--{key.replace('_', '-')}", str(value)))
 
 
 def pytest_collection_modifyitems(items):

@@ -10,10 +10,10 @@ from fashionnet import pipeline
 from fashionnet.config import TrainConfig
 from fashionnet.errors import DataError, RunError, StorageError
 from fashionnet.runs import RunPaths
-from tests.conftest import TRAINED_RUN_ARGS, cli, real_data_dir
+from tests.conftest import TRAINED_RUN, TRAINED_RUN_ARGS, cli, real_data_dir
 
 QUICK = TrainConfig(epochs=1, limit=600, batch_size=100)
-TRAINED = TrainConfig(epochs=2, limit=3000, batch_size=100)  # the session's trained run (conftest.TRAINED_RUN_ARGS)
+TRAINED = TrainConfig(**TRAINED_RUN)  # the session's trained run
 
 
 def _mtimes(paths: RunPaths) -> dict[str, int]:

@@ -12,6 +12,7 @@ from fashionnet.errors import ModelError, RunError
 from fashionnet.evaluate import crosstab_text, evaluate_run
 from fashionnet.runs import read_json
 from fashionnet.train import train
+from tests.conftest import TRAINED_RUN
 
 pytestmark = pytest.mark.per_backend  # the trainer and evaluation on each backend
 
@@ -60,7 +61,7 @@ def test_confusion_matrix_is_consistent_with_accuracy(trained_run, run_copy, dat
 def test_finished_run_is_not_retrained_by_accident(trained_run, dataset):
     before = trained_run.model.stat().st_mtime_ns
     with pytest.raises(RunError, match="already trained.*--force"):
-        train(TrainConfig(epochs=2, limit=3000, batch_size=100), trained_run.root, data=dataset, verbose=0)
+        train(TrainConfig(**TRAINED_RUN), trained_run.root, data=dataset, verbose=0)
     assert trained_run.model.stat().st_mtime_ns == before
 
 

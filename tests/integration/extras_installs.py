@@ -129,6 +129,7 @@ def main() -> int:
     check(sh(sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", REPO, env=env), "python -m build")
     wheel = next((work / "dist").glob("fashionnet-*.whl"))
     exported = Path(os.environ["FASHIONNET_EXPORTED_RUN"]) if os.environ.get("FASHIONNET_EXPORTED_RUN") else None
+    export_run = exported or work / "run-tensorflow-export"  # what [edge] classifies with
     results = {}
     for extra in args.extras.split(";"):
         venv = work / f"venv-{VENV.get(extra, extra).replace(',', '-')}"
@@ -141,7 +142,6 @@ def main() -> int:
         if found - ALLOWED[extra] or (extra in BACKEND and BACKEND[extra] not in found):
             fail(f"fashionnet[{extra}] venv holds {sorted(found)}; expected {sorted(ALLOWED[extra])}")
         run_env = {**env, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        export_run = exported or work / "run-tensorflow-export"
         if extra == "edge":
             result = use_edge_extra(venv, export_run, data, run_env, work)
         else:
