@@ -4,7 +4,7 @@
 
 Every step trains on the first 48,000 training images and reports the accuracy on the last 12,000 (the
 validation split): the test set is never touched here. Each step is a registered recipe
-(fashionnet/recipes.py) with some of its settings changed; ``flip`` is the improved recipe itself (whose final
+(fashionnet/core/recipes.py) with some of its settings changed; ``flip`` is the improved recipe itself (whose final
 model then trains on every training image). Results go to OUT/ablation.json, one row per step.
 """
 
@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fashionnet import recipes
-from fashionnet.augment import Augmentation
 from fashionnet.config import TrainConfig
-from fashionnet.model import flip_averaged
-from fashionnet.recipes import AUGMENTED, MIRROR_SAFE_CLASSES, Recipe, get_recipe
+from fashionnet.core import recipes
+from fashionnet.core.networks import flip_averaged
+from fashionnet.core.recipes import AUGMENTED, MIRROR_SAFE_CLASSES, Recipe, get_recipe
+from fashionnet.training.augment import Augmentation
 
 VALIDATION_SPLIT = recipes.ASSIGNMENT.validation_split  # every step is measured on the same validation images
 
@@ -64,7 +64,7 @@ def accuracy(model, x, y) -> float:
 
 def main(argv=None) -> int:
     from fashionnet.runs import read_json, write_json
-    from fashionnet.train import load_training_arrays, train
+    from fashionnet.training.trainer import load_training_arrays, train
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.ablation")
     p.add_argument("--out", type=Path, required=True)
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="first N training images only (a quick check)")
     args = p.parse_args(argv)
 
-    from fashionnet.data import load_data
+    from fashionnet.core.data import load_data
 
     dataset = load_data(args.data_dir)
     # one validation set for every step's flip-averaged measurement

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
     from fashionnet.bench import cpu_info
-    from fashionnet.recipes import split_sizes
+    from fashionnet.core.recipes import split_sizes
 
     n_train = split_sizes(args.limit, 0.2)[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERAS_DISTRIBUTION_") and k != "XLA_FLAGS"}

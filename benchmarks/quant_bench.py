@@ -100,7 +100,7 @@ def format_profile(label: str, profile: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from onnxruntime.quantization import QuantType
 
-    from fashionnet.data import load_data, preprocess_images
+    from fashionnet.core.data import load_data, preprocess_images
     from fashionnet.export import CALIBRATION_IMAGES, CALIBRATION_SEED, quantize_onnx
     from fashionnet_edge import cpu_name
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 
 def _fit_data(limit: int):
-    from fashionnet.data import load_data, preprocess
+    from fashionnet.core.data import load_data, preprocess
 
     (x, y), _ = load_data(None)
     return preprocess(x[:limit], y[:limit])
 
 
 def _model(recipe_name: str, steps: int):
-    from fashionnet import recipes
+    from fashionnet.core import recipes
 
     recipe = recipes.get_recipe(recipe_name)
     return recipes.compile_for(recipes.build(recipe), recipe, steps, 2), recipe.batch_size
@@ -42,7 +42,7 @@ def _model(recipe_name: str, steps: int):
 def profile_torch(recipe: str, limit: int, rows: int) -> str:
     from torch.profiler import ProfilerActivity, profile
 
-    from fashionnet.train import compute_settings
+    from fashionnet.training.trainer import compute_settings
 
     x, y = _fit_data(limit)
     with compute_settings("float32"):
@@ -60,7 +60,7 @@ def profile_jax(recipe: str, limit: int, rows: int, dump: Path) -> str:
     import jax
     from jax.profiler import ProfileData
 
-    from fashionnet.train import compute_settings
+    from fashionnet.training.trainer import compute_settings
 
     x, y = _fit_data(limit)
     trace = dump / "trace"
@@ -103,7 +103,7 @@ def profile_tensorflow(recipe: str, limit: int, rows: int, logdir: Path) -> str:
     import tensorflow as tf
     from jax.profiler import ProfileData
 
-    from fashionnet.train import compute_settings
+    from fashionnet.training.trainer import compute_settings
 
     x, y = _fit_data(limit)
     with compute_settings("float32"):

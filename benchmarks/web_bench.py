@@ -61,7 +61,7 @@ def measure(run: Path, rounds: int = 3, parity_images: int = 0, data_dir=None, l
     import onnxruntime
 
     from fashionnet.bench import cpu_info
-    from fashionnet.browser import install_runtime, launch, open_kit
+    from fashionnet.publish.browser import install_runtime, launch, open_kit
     from fashionnet_edge import OnnxClassifier
 
     export_dir = Path(run) / "export"
@@ -75,7 +75,7 @@ def measure(run: Path, rounds: int = 3, parity_images: int = 0, data_dir=None, l
         results["chromium"] = browser.version
         test_images = None
         if parity_images:
-            from fashionnet.data import load_data
+            from fashionnet.core.data import load_data
 
             test_images = load_data(data_dir)[1][0][:parity_images]
         for model in kit["models"]:

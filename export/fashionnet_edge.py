@@ -391,7 +391,8 @@ def _dims(shape) -> tuple:
 
 def check_contract(path, input_shape, output_shape) -> None:
     """EdgeModelError naming ``path`` unless the model maps (N, 28, 28, 1) images to (N, 10) probabilities: the
-    one definition of "a fashionnet model", for Keras, ONNX and TFLite alike (fashionnet.runtimes re-raises it)."""
+    one definition of "a fashionnet model", for Keras, ONNX and TFLite alike (fashionnet.parity.runtimes re-raises
+    it)."""
     expected_in, expected_out = (None, IMAGE_SIDE, IMAGE_SIDE, 1), (None, len(CLASS_NAMES))
     found_in, found_out = _dims(input_shape), _dims(output_shape)
     if found_in[1:] != expected_in[1:] or found_out[1:] != expected_out[1:]:

@@ -7,7 +7,7 @@ What is measured (docs/benchmarks.md explains every number):
   (so it includes validation and every callback, e.g. fashionnet's per-epoch backup). Two recipes per backend,
   run in one child process per backend (``KERAS_BACKEND`` set; keras cannot switch backend in-process):
   ``plain`` = the assignment's own build/compile/``fit(x, y, validation_split=0.2, batch_size=300)`` on numpy
-  arrays, and ``fashionnet`` = ``fashionnet.train.train`` into a temporary run folder; the ratio is
+  arrays, and ``fashionnet`` = ``fashionnet.training.trainer.train`` into a temporary run folder; the ratio is
   fashionnet / plain.
 * peak RSS (``ru_maxrss`` of the child, from ``os.wait4``) of each training process and of the edge predictor
   (``python export/fashionnet_edge.py model.onnx t10k-images-idx3-ubyte.gz``).
@@ -195,8 +195,8 @@ def _rate(n_train: int, seconds: list[float]) -> dict:
 
 def train_plain(x, y, epochs: int) -> dict:
     """The assignment's code: build, compile('adam', categorical_crossentropy, accuracy), fit on numpy arrays."""
-    from fashionnet.model import build_model
-    from fashionnet.recipes import split_sizes
+    from fashionnet.core.networks import build_model
+    from fashionnet.core.recipes import split_sizes
 
     model = build_model()
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
@@ -208,8 +208,9 @@ def train_plain(x, y, epochs: int) -> dict:
 
 def train_plain_recipe(x, y, epochs: int, name: str) -> dict:
     """A registered recipe as plain Keras runs it: its network, compile settings and fit arguments (augmented
-    batches included), without fashionnet's trainer (no backend ops of fashionnet/jax_ops.py or torch_ops.py)."""
-    from fashionnet import recipes
+    batches included), without fashionnet's trainer (no backend ops of
+    fashionnet/training/ops/)."""
+    from fashionnet.core import recipes
 
     recipe = recipes.get_recipe(name)
     model = recipes.build(recipe)
@@ -222,10 +223,10 @@ def train_plain_recipe(x, y, epochs: int, name: str) -> dict:
 
 
 def train_fashionnet(dataset, limit: int, epochs: int, precision: str = "float32", recipe: str = "assignment") -> dict:
-    """fashionnet.train.train with its callbacks (history, atomic backup, Ctrl-C) into a temporary run folder."""
+    """The trainer with its callbacks (history, atomic backup, Ctrl-C) into a temporary run folder."""
     from fashionnet.config import TrainConfig
-    from fashionnet.recipes import split_sizes
-    from fashionnet.train import train
+    from fashionnet.core.recipes import split_sizes
+    from fashionnet.training.trainer import train
 
     timer = _epoch_timer()
     config = TrainConfig.for_recipe(recipe, epochs=epochs, limit=limit, precision=precision)
@@ -238,7 +239,7 @@ def worker_train(args) -> dict:
     """plain and fashionnet (and fashionnet mixed_bfloat16 if asked), alternating, in this one process."""
     import keras
 
-    from fashionnet.data import load_data, preprocess
+    from fashionnet.core.data import load_data, preprocess
 
     dataset = load_data(args.data_dir)
     (x_all, y_all), _ = dataset
@@ -265,7 +266,7 @@ def worker_train(args) -> dict:
 
 
 def _timings(call, x, runs: int) -> list[float]:
-    from fashionnet.verify import call_times
+    from fashionnet.parity.gate import call_times
 
     return call_times(call, x, runs, warmup=2)  # two warm-ups: tracing, compilation, allocation
 
@@ -283,7 +284,7 @@ def _latency_throughput(call, images, latency_runs: int, throughput_runs: int) -
 
 
 def _test_images(data_dir, n: int = 256):
-    from fashionnet.data import load_data, preprocess_images
+    from fashionnet.core.data import load_data, preprocess_images
 
     _, (test_images, _) = load_data(data_dir)
     return preprocess_images(test_images[:n])
@@ -292,7 +293,7 @@ def _test_images(data_dir, n: int = 256):
 def worker_keras_infer(args) -> dict:
     import keras
 
-    from fashionnet.model import load as load_keras_model
+    from fashionnet.core.networks import load as load_keras_model
 
     images = _test_images(args.data_dir)
     model = load_keras_model(args.model, compile=False)
@@ -301,8 +302,8 @@ def worker_keras_infer(args) -> dict:
 
 
 def worker_edge_infer(args) -> dict:
-    """The runners the parity gate verifies (fashionnet.runtimes), 1 and 2 threads, on every artifact given."""
-    from fashionnet.runtimes import open_runner
+    """The runners the parity gate verifies (fashionnet.parity.runtimes), 1 and 2 threads, on every artifact given."""
+    from fashionnet.parity.runtimes import open_runner
 
     images = _test_images(args.data_dir)
     out = {}
@@ -349,7 +350,7 @@ def worker_tiny_run(args) -> dict:
     benchmark's own process stays small; a child inherits its parent's peak RSS as its ru_maxrss floor)."""
     from fashionnet.config import TrainConfig
     from fashionnet.export import export_run
-    from fashionnet.train import train
+    from fashionnet.training.trainer import train
 
     images, epochs = TINY_RUN[args.recipe]
     config = TrainConfig.for_recipe(args.recipe, epochs=epochs, limit=images)
@@ -359,7 +360,7 @@ def worker_tiny_run(args) -> dict:
 
 
 def _edge_rss(run: Path, data_dir) -> dict:
-    from fashionnet.data import FILES, find_data_dir
+    from fashionnet.core.data import FILES, find_data_dir
 
     images = find_data_dir(data_dir) / FILES["test_images"].name
     import fashionnet_edge
@@ -414,7 +415,7 @@ def run_benchmark(
     log=print,
 ) -> dict:
     """Measure everything and write bench.json and bench.md into out_dir; returns the results."""
-    from fashionnet.data import find_data_dir
+    from fashionnet.core.data import find_data_dir
 
     settings = settings or Settings()
     data_dir = find_data_dir(data_dir)
@@ -639,7 +640,7 @@ def _f(x, fmt=".1f") -> str:
 
 
 def format_markdown(r: dict) -> str:
-    from fashionnet.recipes import split_sizes
+    from fashionnet.core.recipes import split_sizes
 
     cpu = r["cpu"]
     s = r["settings"]

@@ -8,8 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from fashionnet import __version__, console
+from fashionnet import __version__
 from fashionnet.config import user_path
+from fashionnet.core import console
 from fashionnet.errors import FashionNetError, StorageError, describe_os_error
 
 
@@ -25,7 +26,7 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from fashionnet.config import PRECISIONS, TrainConfig
-    from fashionnet.recipes import RECIPES
+    from fashionnet.core.recipes import RECIPES
 
     d = TrainConfig()
     p.add_argument("--out", type=user_path, required=True, help="run folder (created; rerun to resume)")
@@ -71,7 +72,7 @@ def _config_from(args):
 
 
 def cmd_summary(args) -> int:
-    from fashionnet.model import build_model
+    from fashionnet.core.networks import build_model
 
     model = build_model()
     model.summary()
@@ -130,7 +131,7 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from fashionnet.predict import predict, resolve_model
+    from fashionnet.evaluation.predict import predict, resolve_model
     from fashionnet_edge import print_predictions
 
     model = resolve_model(args.model)
@@ -168,7 +169,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_launch(args) -> int:
-    from fashionnet.launch import launch
+    from fashionnet.training.launch import launch
 
     return launch(args.processes, args.job, devices_per_process=args.devices_per_process, port=args.port)
 
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     console.set_up(debug_on=args.debug)  # before keras/tensorflow are imported
-    from fashionnet.data import resolve_data_env
+    from fashionnet.core.data import resolve_data_env
 
     resolve_data_env()
     try:

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashionnet.core.recipes import ASSIGNMENT, get_recipe, split_sizes
 from fashionnet.errors import ConfigError
-from fashionnet.recipes import ASSIGNMENT, get_recipe, split_sizes
 
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras.mixed_precision policies; float32 is the assignment
 
@@ -22,7 +22,7 @@ def user_path(value: str | os.PathLike) -> Path:
 class TrainConfig:
     """The options of a training run: the recipe (by its registered name), what fit() is told, the seed, a subset
     size for quick runs and the compute precision. The recipe decides the network, the compile settings and the
-    training data (fashionnet.recipes)."""
+    training data (fashionnet.core.recipes)."""
 
     recipe: str = ASSIGNMENT.name
     epochs: int = ASSIGNMENT.epochs
@@ -32,7 +32,7 @@ class TrainConfig:
     limit: int | None = None  # train on the first N training images (quick runs); None = all 60,000
     # opt-in: compute in bfloat16 with float32 weights (keras.mixed_precision); model.keras is saved float32
     precision: str = "float32"
-    # data parallel over every device and process of the job (keras.distribution, jax; fashionnet/distributed.py)
+    # data parallel over every device and process of the job (keras.distribution, jax; training/distributed.py)
     distribute: bool = False
 
     def __post_init__(self):

@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 FORMATS = ("onnx", "tflite")  # the default export
-MCU = "mcu"  # opt-in: the full-integer model for TensorFlow Lite Micro (needs --quantize int8; fashionnet/mcu.py)
+MCU = (
+    "mcu"  # opt-in: the full-integer model for TensorFlow Lite Micro (needs --quantize int8; fashionnet/publish/mcu.py)
+)
 KNOWN_FORMATS = (*FORMATS, MCU)
 QUANTIZATIONS = (None, "int8")
 ARTIFACT_NAMES = {
@@ -195,8 +197,8 @@ def _convert_in_tensorflow_process(
 
 
 def _load_for_conversion(model_path: Path):
-    from fashionnet.data import IMAGE_SHAPE
-    from fashionnet.model import load
+    from fashionnet.core.data import IMAGE_SHAPE
+    from fashionnet.core.networks import load
 
     model = load(model_path)
     model(np.zeros((1, *IMAGE_SHAPE), "float32"), training=False)  # model.export(format="onnx") refuses it uncalled
@@ -464,7 +466,7 @@ def export_run(
     """Export RUN/model.keras, verify every artifact against Keras, publish RUN/export/.
 
     The reference is Keras in the backend that trained the run (config.json), computed in a child process when
-    that is not this process's backend (fashionnet/reference.py); the report names both.
+    that is not this process's backend (fashionnet/parity/reference.py); the report names both.
 
     ``limit`` verifies on the first N test images only (default: all 10,000). Returns the parity report.
     Progress lines (conversion, then each artifact's verification) go to ``log`` (default: none).
@@ -473,16 +475,16 @@ def export_run(
     the rejected artifacts are kept in RUN/export.rejected/.
     """
     import fashionnet_edge
-    from fashionnet import console
-    from fashionnet.data import load_data, preprocess_images
-    from fashionnet.manifest import build_manifest
-    from fashionnet.mcu import write_mcu_kit
-    from fashionnet.model_card import MODEL_CARD_NAME, model_card
-    from fashionnet.reference import keras_probabilities
+    from fashionnet.core import console
+    from fashionnet.core.data import load_data, preprocess_images
+    from fashionnet.parity.gate import format_report, verify_artifacts
+    from fashionnet.parity.reference import keras_probabilities
+    from fashionnet.publish.manifest import build_manifest
+    from fashionnet.publish.mcu import write_mcu_kit
+    from fashionnet.publish.model_card import MODEL_CARD_NAME, model_card
+    from fashionnet.publish.selftest import selftest_reference
+    from fashionnet.publish.web import write_web_kit
     from fashionnet.runs import RunPaths, read_record_if_any, recover_dir, swap_dir, write_json, write_text
-    from fashionnet.selftest import selftest_reference
-    from fashionnet.verify import format_report, verify_artifacts
-    from fashionnet.web import write_web_kit
     from fashionnet_edge import SELFTEST_NAME
 
     log = log or (lambda message: None)

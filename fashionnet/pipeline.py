@@ -14,10 +14,11 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fashionnet import console, distributed
 from fashionnet.config import TrainConfig
+from fashionnet.core import console
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError, StorageError, describe_os_error
 from fashionnet.runs import RunPaths, read_json, read_record, training_in_progress, writer_lock
+from fashionnet.training import distributed
 
 
 def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
@@ -56,7 +57,7 @@ def train_stage(
             return False
         log(f"train: done before ({paths.model.name}, {len(read_json(paths.history).get('loss', []))} epochs)")
         return True
-    from fashionnet.train import train
+    from fashionnet.training.trainer import train
 
     watch = console.Stopwatch()
     result = train(config, paths.root, data_dir, force=force, log=log)
@@ -73,7 +74,7 @@ def evaluate_stage(paths: RunPaths, data_dir=None, *, force=False, log=console.l
     if not force and _newer_than(outputs, [paths.model]):
         log(f"evaluate: done before ({paths.metrics.name})")
         return False
-    from fashionnet.evaluate import crosstab_text, evaluate_run
+    from fashionnet.evaluation.evaluate import crosstab_text, evaluate_run
 
     watch = console.Stopwatch()
     log("evaluate: the 10,000 test images")
@@ -90,8 +91,8 @@ def plots_stage(paths: RunPaths, *, force=False, log=console.log) -> bool:
     if not force and _newer_than(outputs, [paths.metrics, paths.history]):
         log("plots: done before")
         return False
-    from fashionnet import plots
-    from fashionnet.evaluate import read_confusion_csv
+    from fashionnet.evaluation import plots
+    from fashionnet.evaluation.evaluate import read_confusion_csv
 
     if has_history:
         history = read_json(paths.history)
@@ -116,7 +117,7 @@ def export_stage(paths: RunPaths, formats, quantize, data_dir=None, *, force=Fal
         log(f"export: done before ({paths.parity})")
         return False
     from fashionnet.export import export_run
-    from fashionnet.verify import format_report
+    from fashionnet.parity.gate import format_report
 
     watch = console.Stopwatch()
     report = export_run(paths.root, formats=formats, quantize=quantize, data_dir=data_dir, log=log)
@@ -129,7 +130,7 @@ def report_stage(paths: RunPaths, *, log=console.log) -> Path | None:
     """report.md from whatever the run holds; needs at least a training and an evaluation."""
     if not (paths.config.exists() and paths.history.exists() and paths.metrics.exists()):
         return None
-    from fashionnet.report import write_report
+    from fashionnet.evaluation.report import write_report
 
     path = write_report(paths.root)
     log(f"report: {path}")

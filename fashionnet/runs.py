@@ -89,7 +89,7 @@ class RunPaths:
 
     @property
     def manifest(self) -> Path:
-        """SHA-256 of every exported file (fashionnet/manifest.py writes it, the edge kit checks models against it)."""
+        """SHA-256 of every exported file (publish/manifest.py writes it, the edge kit checks models against it)."""
         from fashionnet_edge import MANIFEST_NAME
 
         return self.export_dir / MANIFEST_NAME

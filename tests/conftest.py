@@ -110,7 +110,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def dataset(data_dir):
-    from fashionnet.data import load_data
+    from fashionnet.core.data import load_data
 
     return load_data(data_dir)
 
@@ -144,7 +144,7 @@ def keras_probs(trained_run, dataset):
     """Keras's probabilities of the trained model on the 10,000 test images, in the current backend."""
     import keras
 
-    from fashionnet.data import preprocess_images
+    from fashionnet.core.data import preprocess_images
 
     model = keras.saving.load_model(trained_run.model, compile=False)
     return model.predict(preprocess_images(dataset[1][0]), batch_size=500, verbose=0)

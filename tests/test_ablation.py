@@ -7,8 +7,8 @@ import json
 import pytest
 
 from benchmarks import ablation
-from fashionnet import recipes
-from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
+from fashionnet.core import recipes
+from fashionnet.core.networks import ASSIGNMENT_TOTAL_PARAMS
 
 
 @pytest.mark.slow

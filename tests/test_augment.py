@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from fashionnet.augment import Augmentation, augment_batch
-from fashionnet.recipes import MIRROR_SAFE_CLASSES
+from fashionnet.core.recipes import MIRROR_SAFE_CLASSES
+from fashionnet.training.augment import Augmentation, augment_batch
 
 
 def _stripes():
@@ -67,7 +67,7 @@ def test_erasing_changes_one_rectangle():
 
 
 def test_augmented_batches_cover_every_image_once_per_epoch_in_a_new_order():
-    from fashionnet.batches import AugmentedBatches
+    from fashionnet.training.batches import AugmentedBatches
 
     x = np.arange(10, dtype="float32").reshape(10, 1, 1, 1)
     batches = AugmentedBatches(x, np.arange(10), batch_size=4, augmentation=Augmentation(), seed=0)
@@ -86,6 +86,6 @@ def test_augmented_batches_cover_every_image_once_per_epoch_in_a_new_order():
 
 
 def test_importing_the_augmentation_does_not_import_keras():
-    code = "import sys, fashionnet.augment; assert 'keras' not in sys.modules, 'keras imported'"
+    code = "import sys, fashionnet.training.augment; assert 'keras' not in sys.modules, 'keras imported'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -20,8 +20,8 @@ CROSS_BACKEND_TOLERANCE = 1e-5
 
 PREDICT = """
 import sys, numpy as np, keras
-from fashionnet.data import load_data, preprocess_images
-from fashionnet.model import load
+from fashionnet.core.data import load_data, preprocess_images
+from fashionnet.core.networks import load
 _, (x, _) = load_data(sys.argv[1])
 model = load(sys.argv[2])
 np.save(sys.argv[3], np.asarray(model.predict(preprocess_images(x[:2000]), batch_size=500, verbose=0)))

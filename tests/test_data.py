@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from fashionnet import data as fdata
+from fashionnet.core import data as fdata
 from fashionnet.errors import DataError
 from fashionnet_edge import EdgeInputError, parse_idx, read_idx
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import REPO, cli, real_data_dir
 
-from fashionnet.augment import Augmentation
-from fashionnet.batches import AugmentedBatches
+from fashionnet.training.augment import Augmentation
+from fashionnet.training.batches import AugmentedBatches
 
 WATCH_HOOK = REPO / "tests" / "integration" / "watch_writes"
 JOB = ["--epochs", "2", "--limit", "1200", "--batch-size", "100", "--seed", "3"]  # 10 global batches an epoch

@@ -264,7 +264,7 @@ def test_cli_help_and_top_range(capsys):
 @pytest.mark.slow
 @pytest.mark.export
 def test_classifier_matches_keras_and_validates(exported, dataset, keras_probs):
-    from fashionnet.data import preprocess_images
+    from fashionnet.core.data import preprocess_images
 
     folder, _ = exported
     clf = edge.OnnxClassifier(folder / "model.onnx", threads=1)

@@ -15,7 +15,7 @@ import pytest
 
 from fashionnet.errors import ExportError
 from fashionnet.export import ARTIFACT_NAMES, artifact_names, export_run
-from fashionnet.verify import ONNX_FP32_TOLERANCE, format_report, verify_artifacts
+from fashionnet.parity.gate import ONNX_FP32_TOLERANCE, format_report, verify_artifacts
 from tests.conftest import run_cli
 
 ALL = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
@@ -94,7 +94,7 @@ def test_onnx_interface_metadata_and_checker(exported):
         assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
         meta = {p.key: p.value for p in proto.metadata_props}
         from fashionnet import __version__
-        from fashionnet.data import CLASS_NAMES
+        from fashionnet.core.data import CLASS_NAMES
 
         assert json.loads(meta["class_names"]) == list(CLASS_NAMES)
         assert "/ 255" in meta["preprocessing"]
@@ -112,8 +112,8 @@ def test_onnx_interface_metadata_and_checker(exported):
 @pytest.mark.export
 @pytest.mark.parametrize("name", ALL)
 def test_batch_dimension_is_dynamic(exported, dataset, keras_probs, name):
-    from fashionnet.data import preprocess_images
-    from fashionnet.runtimes import open_runner, run_batched
+    from fashionnet.core.data import preprocess_images
+    from fashionnet.parity.runtimes import open_runner, run_batched
 
     folder, report = exported
     assert report["artifacts"][name]["dynamic_batch"]["sizes"] == [1, 7]
@@ -148,7 +148,7 @@ def test_tflite_builtin_ops_and_signature(exported):
 @pytest.mark.slow
 @pytest.mark.export
 def test_perturbed_reference_fails_the_gate(exported, dataset, keras_probs):
-    from fashionnet.data import preprocess_images
+    from fashionnet.core.data import preprocess_images
 
     folder, _ = exported
     images, labels = preprocess_images(dataset[1][0][:200]), dataset[1][1][:200]
@@ -197,7 +197,7 @@ def test_passed_checks_read_as_passed(exported):
 @pytest.mark.export
 def test_failed_checks_read_as_failed_and_log_reports_each_artifact(exported, dataset, keras_probs):
     """Tolerance 0, an impossible int8 limit and 10 moved argmaxes: every failure says `>`; log gets one line each."""
-    from fashionnet.data import preprocess_images
+    from fashionnet.core.data import preprocess_images
 
     folder, _ = exported
     images, labels = preprocess_images(dataset[1][0][:200]), dataset[1][1][:200]
@@ -304,8 +304,8 @@ JAX_ROUTE = textwrap.dedent(
     from pathlib import Path
     import keras
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    from fashionnet.data import load_data, preprocess
-    from fashionnet.model import build_model
+    from fashionnet.core.data import load_data, preprocess
+    from fashionnet.core.networks import build_model
     from fashionnet.export import export_run
     run = Path(sys.argv[1]); run.mkdir()
     (x, y), _ = load_data(sys.argv[2])
@@ -370,7 +370,7 @@ def test_flip_averaged_model_exports_with_its_mirror_and_passes(trained_run, tmp
     """Test-time flip averaging is in the graph: every artifact still matches Keras, int8 included."""
     import onnx
 
-    from fashionnet.model import flip_averaged, load
+    from fashionnet.core.networks import flip_averaged, load
 
     run = tmp_path / "flip-averaged"
     run.mkdir()

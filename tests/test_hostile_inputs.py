@@ -227,7 +227,7 @@ def test_random_bytes_load_or_are_refused_in_one_line(data, name):
 @pytest.fixture(scope="module")
 def keras_model(tmp_path_factory):
     """The assignment's network, untrained: predict needs a model, not a good one."""
-    from fashionnet import recipes
+    from fashionnet.core import recipes
 
     path = tmp_path_factory.mktemp("model") / "model.keras"
     recipes.build(recipes.get_recipe("assignment")).save(path)

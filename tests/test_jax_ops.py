@@ -1,4 +1,4 @@
-"""fashionnet/jax_ops.py: the trainer's faster jax gradients compute what XLA's do (runs where jax is installed)."""
+"""training/ops/jax_ops.py: the trainer's faster jax gradients compute what XLA's do (runs where jax is installed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 jax = pytest.importorskip("jax")  # the jax and export tox envs; tensorflow/torch envs have no jax
 jnp = jax.numpy
 
-from fashionnet import jax_ops  # noqa: E402
+from fashionnet.training.ops import jax_ops  # noqa: E402
 
 pytestmark = pytest.mark.per_backend  # the jax trainer's own ops
 

@@ -14,7 +14,7 @@ from conftest import cli
 from export_fixtures import blocked_edge_command
 
 import fashionnet_edge
-from fashionnet.manifest import build_manifest
+from fashionnet.publish.manifest import build_manifest
 from fashionnet_edge import MANIFEST_FORMAT, MANIFEST_NAME, EdgeModelError, read_manifest, verify_file
 
 REPORT = {"run": "r", "passed": True, "images": 3, "keras_accuracy": 1.0, "artifacts": {"model.onnx": {"passed": True}}}

@@ -13,7 +13,7 @@ import pytest
 
 from fashionnet.errors import ExportError, MissingDependencyError
 from fashionnet.export import artifact_names
-from fashionnet.mcu import arena_constant, resolver_method
+from fashionnet.publish.mcu import arena_constant, resolver_method
 
 MCU_IMAGES = 1000  # TFLite Micro's reference kernels take ~12 ms an image on the build machines
 

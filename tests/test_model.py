@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fashionnet.model import ASSIGNMENT_PARAMS, ASSIGNMENT_TOTAL_PARAMS, build_improved_model, build_model
+from fashionnet.core.networks import ASSIGNMENT_PARAMS, ASSIGNMENT_TOTAL_PARAMS, build_improved_model, build_model
 from tests.conftest import cli
 
 
@@ -51,7 +51,7 @@ def test_flip_averaging_is_the_mean_over_mirror_images_and_adds_no_parameters(tm
     import keras
     import numpy as np
 
-    from fashionnet.model import HorizontalFlip, flip_averaged, load
+    from fashionnet.core.networks import HorizontalFlip, flip_averaged, load
 
     keras.utils.set_random_seed(0)
     network = build_model()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_score, recall_score
 
-from fashionnet.model_card import MODEL_CARD_NAME, model_card
+from fashionnet.publish.model_card import MODEL_CARD_NAME, model_card
 from fashionnet_edge import CLASS_NAMES
 
 REPORT = {

@@ -22,7 +22,7 @@ def _mtimes(paths: RunPaths) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_rerun_after_a_failed_stage_does_only_the_missing_stages(tmp_path, data_dir, monkeypatch):
-    from fashionnet import plots
+    from fashionnet.evaluation import plots
 
     paths = RunPaths(tmp_path / "run")
 

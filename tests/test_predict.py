@@ -1,4 +1,4 @@
-"""fashionnet.predict: one entry point for .keras, .onnx and .tflite models."""
+"""fashionnet.evaluation.predict: one entry point for .keras, .onnx and .tflite models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from export_fixtures import write_idx
 
 from fashionnet.errors import InputError, ModelError
-from fashionnet.predict import predict, resolve_model
+from fashionnet.evaluation.predict import predict, resolve_model
 
 
 def test_missing_model_is_a_model_error(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fashionnet.data import preprocess_images
+from fashionnet.core.data import preprocess_images
 
 
 @pytest.mark.export

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from fashionnet import recipes
-from fashionnet.augment import Augmentation
 from fashionnet.cli import build_parser
 from fashionnet.config import TrainConfig
+from fashionnet.core import recipes
+from fashionnet.core.networks import ASSIGNMENT_TOTAL_PARAMS
 from fashionnet.errors import ConfigError
-from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS
+from fashionnet.training.augment import Augmentation
 from tests.conftest import cli
 
 # Measured: 1 epoch on the first 2,000 images (1,600 train) reaches 0.66 test accuracy (jax: 0.58); a broken pipeline
@@ -71,7 +71,7 @@ def test_improved_network_fits_the_assignment_budget():
 
 
 def _assignment_images(dataset, n=400):
-    from fashionnet.data import preprocess
+    from fashionnet.core.data import preprocess
 
     (x, y), _ = dataset
     return preprocess(x[:n], y[:n])
@@ -81,7 +81,7 @@ def test_assignment_compiles_exactly_as_keras_strings_adam_and_categorical_cross
     """The assignment's compile(optimizer="adam", loss="categorical_crossentropy") trains to the same weights."""
     import keras
 
-    from fashionnet.model import build_model
+    from fashionnet.core.networks import build_model
 
     x, y = _assignment_images(dataset)
 
@@ -105,7 +105,7 @@ def test_assignment_compiles_exactly_as_keras_strings_adam_and_categorical_cross
 
 
 def test_fit_arguments_follow_the_augmentation_not_the_name():
-    from fashionnet.batches import AugmentedBatches
+    from fashionnet.training.batches import AugmentedBatches
 
     x, y = np.zeros((10, 28, 28, 1), "float32"), np.eye(10, dtype="float32")
     plain = recipes.fit_arguments(recipes.IMPROVED.replace(augmentation=Augmentation()), x, y, 4, 0.2, seed=0)
@@ -154,7 +154,7 @@ def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= SANITY_FLOOR
 
-    from fashionnet.model import load
+    from fashionnet.core.networks import load
 
     model = load(run / "model.keras")
     kinds = layer_types(model)
@@ -167,8 +167,8 @@ def test_improved_recipe_end_to_end_and_saved_model_has_no_augmentation(tmp_path
 @pytest.mark.slow
 def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
     """Flips, shifts and erasing happen in the data pipeline: the saved model has no augmentation layer."""
-    from fashionnet.model import load
-    from fashionnet.train import train
+    from fashionnet.core.networks import load
+    from fashionnet.training.trainer import train
 
     config = TrainConfig.for_recipe("improved", epochs=1, limit=600)
     result = train(config, tmp_path / "augmented", data=dataset, recipe=recipes.AUGMENTED, verbose=0)
@@ -183,11 +183,11 @@ def test_augmented_training_saves_the_inference_network_only(tmp_path, dataset):
 @pytest.mark.slow
 def test_test_time_flip_saves_the_flip_averaged_network(tmp_path, dataset):
     """Training sees the plain network; the saved model averages each image with its mirror image."""
-    from fashionnet.data import preprocess_images
-    from fashionnet.evaluate import evaluate_run
-    from fashionnet.model import load
-    from fashionnet.report import build_report
-    from fashionnet.train import train
+    from fashionnet.core.data import preprocess_images
+    from fashionnet.core.networks import load
+    from fashionnet.evaluation.evaluate import evaluate_run
+    from fashionnet.evaluation.report import build_report
+    from fashionnet.training.trainer import train
 
     config = TrainConfig.for_recipe("improved", epochs=1, limit=2000, validation_split=0.2)
     recipe = recipes.IMPROVED.replace(test_time_flip=True)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fashionnet.config import TrainConfig
-from fashionnet.data import CLASS_NAMES
-from fashionnet.report import build_report
+from fashionnet.core.data import CLASS_NAMES
+from fashionnet.evaluation.report import build_report
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""fashionnet.runtimes: one runner per artifact format, picked from the file, each checked against Keras."""
+"""fashionnet.parity.runtimes: one runner per artifact format, picked from the file, each checked against Keras."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import fashionnet_edge
-from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
 from fashionnet.errors import ModelError
-from fashionnet.runtimes import TfliteClassifier, artifact_format, check_contract, open_runner, run_batched
-from fashionnet.verify import ONNX_FP32_TOLERANCE, TFLITE_FP32_TOLERANCE
+from fashionnet.parity.gate import ONNX_FP32_TOLERANCE, TFLITE_FP32_TOLERANCE
+from fashionnet.parity.runtimes import TfliteClassifier, artifact_format, check_contract, open_runner, run_batched
 
 ARTIFACTS = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
 IMAGES = 2000  # real test images per runner: enough for top-1 agreement to mean something, quick on 2 cores
@@ -137,7 +137,7 @@ def test_the_onnx_runner_is_the_edge_kits_classifier(exported):
 @pytest.mark.export
 @pytest.mark.parametrize("name", ARTIFACTS)
 def test_each_runner_matches_keras_on_real_test_images(exported, dataset, keras_probs, name):
-    from fashionnet.data import preprocess_images
+    from fashionnet.core.data import preprocess_images
 
     folder, _ = exported
     images, keras_probs = preprocess_images(dataset[1][0][:IMAGES]), keras_probs[:IMAGES]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from export_fixtures import blocked_edge_command
 
-from fashionnet.selftest import CANDIDATES, SELFTEST_IMAGES, selftest_reference
+from fashionnet.publish.selftest import CANDIDATES, SELFTEST_IMAGES, selftest_reference
 from fashionnet_edge import SELFTEST_FORMAT, SELFTEST_NAME
 
 pytestmark = pytest.mark.export

@@ -1,4 +1,4 @@
-"""fashionnet/torch_ops.py: the trainer's copy-free channels-last ops compute exactly what Keras's torch ops do."""
+"""training/ops/torch_ops.py: the trainer's copy-free channels-last ops compute exactly what Keras's torch ops do."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ keras = pytest.importorskip("keras")
 if keras.backend.backend() != "torch":
     pytest.skip("Keras routes ops through torch_ops only on the torch backend", allow_module_level=True)
 
-from fashionnet import torch_ops  # noqa: E402
+from fashionnet.training.ops import torch_ops  # noqa: E402
 
 pytestmark = pytest.mark.per_backend  # the torch trainer's own ops
 
@@ -72,7 +72,7 @@ def test_max_pool_is_bit_identical_to_keras_in_value_and_gradient(kind, pool, st
 
 
 def test_the_network_routes_through_torch_ops_inside_the_context_only(monkeypatch):
-    from fashionnet.model import build_model
+    from fashionnet.core.networks import build_model
 
     calls = []
     for name in ("conv2d_nhwc", "max_pool2d_nhwc"):
@@ -150,7 +150,7 @@ def test_fused_batch_norm_is_at_least_as_close_to_float64_as_keras(shape):
 
 
 def test_batch_norm_routes_through_torch_only_when_training(monkeypatch):
-    from fashionnet import recipes
+    from fashionnet.core import recipes
 
     calls = []
     original = torch_ops.batch_norm_training

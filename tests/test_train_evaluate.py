@@ -9,9 +9,9 @@ import pytest
 
 from fashionnet.config import TrainConfig
 from fashionnet.errors import ModelError, RunError
-from fashionnet.evaluate import crosstab_text, evaluate_run
+from fashionnet.evaluation.evaluate import crosstab_text, evaluate_run
 from fashionnet.runs import read_json
-from fashionnet.train import train
+from fashionnet.training.trainer import train
 from tests.conftest import TRAINED_RUN
 
 pytestmark = pytest.mark.per_backend  # the trainer and evaluation on each backend
@@ -75,14 +75,14 @@ def test_resuming_with_other_options_is_refused(tmp_path, dataset):
 
 
 def test_model_loading_errors(tmp_path, trained_run):
-    """fashionnet.model.load: every failure is a ModelError naming the file; a model is loaded only if it fits."""
+    """core.networks.load: every failure is a ModelError naming the file; a model is loaded only if it fits."""
     import re
     import zipfile
 
     import keras
 
-    from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
-    from fashionnet.model import load
+    from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
+    from fashionnet.core.networks import load
 
     missing = tmp_path / "missing.keras"
     with pytest.raises(ModelError, match=re.escape(f"model file {missing} not found")):
@@ -108,7 +108,7 @@ def test_model_loading_errors(tmp_path, trained_run):
 
 
 def test_progress_lines_give_each_epoch_its_time_and_the_time_left():
-    from fashionnet.train import ProgressLog
+    from fashionnet.training.trainer import ProgressLog
 
     lines = []
     progress = ProgressLog(epochs=3, log=lines.append, heartbeat_seconds=0)

@@ -17,7 +17,7 @@ import pytest
 from photos import PHOTO_KINDS, make_photos
 
 import fashionnet_edge
-from fashionnet.web import KIT_FORMAT, SAMPLES_PER_CLASS, kit_files, sample_indices
+from fashionnet.publish.web import KIT_FORMAT, SAMPLES_PER_CLASS, kit_files, sample_indices
 
 PARITY_IMAGES = 500
 FP32_TOLERANCE = 1e-5
@@ -68,7 +68,7 @@ def runtime_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def served_export(exported, runtime_cache):
     """The tiny run's export folder with onnxruntime-web installed into its web kit (npm ci, cached)."""
-    from fashionnet.browser import install_runtime
+    from fashionnet.publish.browser import install_runtime
 
     export_dir, _ = exported
     install_runtime(export_dir / "web", runtime_cache)
@@ -77,7 +77,7 @@ def served_export(exported, runtime_cache):
 
 @pytest.fixture(scope="module")
 def browser(served_export):
-    from fashionnet.browser import launch
+    from fashionnet.publish.browser import launch
 
     with launch() as chromium:
         yield chromium
@@ -85,7 +85,7 @@ def browser(served_export):
 
 @pytest.fixture(scope="module")
 def kit_page(served_export, browser):
-    from fashionnet.browser import open_kit
+    from fashionnet.publish.browser import open_kit
 
     with open_kit(served_export, browser) as page:
         assert page.open(), page.message()
@@ -281,7 +281,7 @@ def test_a_bad_photo_shows_a_message_not_an_error(kit_page, tmp_path, name, data
     ],
 )
 def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_path, damage, manifest, message):
-    from fashionnet.browser import open_kit
+    from fashionnet.publish.browser import open_kit
 
     copy = tmp_path / "export"
     shutil.copytree(served_export, copy, symlinks=True)
@@ -308,7 +308,7 @@ def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_
 @pytest.mark.web
 @pytest.mark.parametrize("model, file", [("fp32", "model.onnx"), ("int8", "model.int8.onnx")])
 def test_the_page_selftest_passes_like_the_python_kits(kit_page, model, file):
-    from fashionnet.selftest import SELFTEST_IMAGES
+    from fashionnet.publish.selftest import SELFTEST_IMAGES
 
     page = kit_page.page
     page.locator(f'input[value="{model}"]').check()
@@ -319,7 +319,7 @@ def test_the_page_selftest_passes_like_the_python_kits(kit_page, model, file):
     assert line.startswith(f"selftest {file}: PASS, top-1 as Keras on {SELFTEST_IMAGES}/{SELFTEST_IMAGES} images, ")
     gate = "<= 1e-05" if model == "fp32" else "not gated (int8)"
     assert f" {gate}, onnxruntime-web 1.30.0, " in line
-    assert page.evaluate("(m) => window.fashionnet.selftest(m)", model)["line"] == line
+    assert page.evaluate("(m) => window.fashionnet.publish.selftest(m)", model)["line"] == line
     page.locator('input[value="fp32"]').check()  # the page as the other tests expect it
     page.wait_for_function("document.getElementById('model-status').textContent.startsWith('fp32')")
     assert kit_page.message() == "" and kit_page.console_errors == []

@@ -1,5 +1,5 @@
 """fashionnet's microcontroller kit: files `fashionnet export --formats ...,mcu` copies into RUN/export/mcu/
-beside the generated model_data.h and model_data.cc (fashionnet/mcu.py)."""
+beside the generated model_data.h and model_data.cc (fashionnet/publish/mcu.py)."""
 
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""fashionnet's browser kit: static files that `fashionnet export` copies into RUN/export/web/ (fashionnet/web.py)."""
+"""fashionnet's browser kit: static files that `fashionnet export` copies into RUN/export/web/
+(fashionnet/publish/web.py)."""
 
 from pathlib import Path
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from fashionnet.browser import BrowserError, find_chromium  # noqa: E402
+from fashionnet.publish.browser import BrowserError, find_chromium  # noqa: E402
 
 
 def missing_packages() -> list[str]:

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
-from fashionnet import data as fdata
-from fashionnet.model import load as load_keras_model
+from fashionnet.core import data as fdata
+from fashionnet.core.networks import load as load_keras_model
 from fashionnet.runs import RunPaths, read_record_if_any, write_json, write_text
 
 

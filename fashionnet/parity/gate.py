@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
-from fashionnet.runtimes import artifact_format, is_micro_model, open_runner, run_batched
+from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.parity.runtimes import artifact_format, is_micro_model, open_runner, run_batched
 
 __all__ = [
     "ONNX_FP32_TOLERANCE",

@@ -20,11 +20,11 @@ import keras
 import numpy as np
 
 import fashionnet
-from fashionnet import console, distributed, recipes
-from fashionnet import data as fdata
 from fashionnet.config import TrainConfig
+from fashionnet.core import console, recipes
+from fashionnet.core import data as fdata
+from fashionnet.core.networks import flip_averaged
 from fashionnet.errors import FashionNetError, RunError, StorageError
-from fashionnet.model import flip_averaged
 from fashionnet.runs import (
     RunPaths,
     RunRecord,
@@ -41,6 +41,7 @@ from fashionnet.runs import (
     write_record,
     writer_lock,
 )
+from fashionnet.training import distributed
 
 BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",), "torch": ("torch",)}
 
@@ -255,7 +256,7 @@ class TrainResult:
 @contextlib.contextmanager
 def compute_settings(precision: str = "float32"):
     """The dtype policy for building and fitting, and the backend's faster ops: on jax the gradients of
-    fashionnet/jax_ops.py, on torch the copy-free channels-last convolution and pooling of fashionnet/torch_ops.py
+    training/ops/jax_ops.py, on torch the copy-free channels-last convolution and pooling of training/ops/torch_ops.py
     and its fused batch normalization (the improved recipe's).
 
     float32 (the default) computes what the assignment computes: jax_ops's pool gradient is bit-identical to
@@ -268,12 +269,12 @@ def compute_settings(precision: str = "float32"):
     keras.mixed_precision.set_global_policy(precision)
     try:
         if keras.backend.backend() == "jax":
-            from fashionnet.jax_ops import fast_conv_weight_gradient, fast_max_pool
+            from fashionnet.training.ops.jax_ops import fast_conv_weight_gradient, fast_max_pool
 
             with fast_max_pool(), fast_conv_weight_gradient():
                 yield
         elif keras.backend.backend() == "torch":
-            from fashionnet.torch_ops import channels_last_ops, fused_batch_normalization
+            from fashionnet.training.ops.torch_ops import channels_last_ops, fused_batch_normalization
 
             with channels_last_ops(), fused_batch_normalization():
                 yield
@@ -356,7 +357,7 @@ def train(
 ) -> TrainResult:
     """Train into a run folder; rerunning after an interruption resumes from the last completed epoch.
 
-    The network, compile settings and training data come from ``config.recipe`` (fashionnet/recipes.py);
+    The network, compile settings and training data come from ``config.recipe`` (fashionnet/core/recipes.py);
     ``recipe`` replaces that Recipe (the ablation in docs/accuracy.md uses it), and is recorded in config.json.
     ``callbacks`` are added after fashionnet's own (the benchmark times epochs with one).
     Progress goes to ``log`` (default: stdout), one line per epoch; ``verbose=0`` trains silently.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionnet.web import RUNTIME_DIR, WEB_DIR_NAME
+from fashionnet.publish.web import RUNTIME_DIR, WEB_DIR_NAME
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # As root Chromium needs --no-sandbox; the others stop its background calls to Google, which this offline
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     parser = argparse.ArgumentParser(
-        prog="python -m fashionnet.browser", description="Screenshot the web kit classifying a photo."
+        prog="python -m fashionnet.publish.browser", description="Screenshot the web kit classifying a photo."
     )
     parser.add_argument("run", type=Path, help="an exported run folder (RUN/export/web/)")
     parser.add_argument("photo", type=Path, help="a photo to upload")
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         install_runtime(args.run / "export" / WEB_DIR_NAME)
         print(screenshot(args.run / "export", args.photo, args.out, args.model))
     except BrowserError as exc:
-        print(f"fashionnet.browser: error: {exc}", file=sys.stderr)
+        print(f"fashionnet.publish.browser: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from fashionnet.augment import Augmentation, augment_batch
+from fashionnet.training.augment import Augmentation, augment_batch
 
 
 class AugmentedBatches(keras.utils.PyDataset):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet.errors import InputError, ModelError
-from fashionnet.runtimes import RUNTIME_SUFFIXES, open_runner, run_batched
+from fashionnet.parity.runtimes import RUNTIME_SUFFIXES, open_runner, run_batched
 from fashionnet_edge import EdgeInputError, load_inputs_named
 
 __all__ = ["predict", "resolve_model", "MODEL_SUFFIXES"]
@@ -24,7 +24,7 @@ def _load_inputs(inputs) -> tuple[np.ndarray, list[str]]:
 
 
 def _keras_predictor(path: Path):
-    from fashionnet.model import load
+    from fashionnet.core.networks import load
 
     model = load(path)
     return lambda x: np.asarray(model.predict(x, batch_size=BATCH, verbose=0), dtype=np.float32)

@@ -25,7 +25,7 @@ def selftest_reference(
 
     The most confident images, not a fixed threshold: a runtime computing the verified function gets them right
     however weak the model (a 1-epoch model may be 90 % sure of no image at all)."""
-    from fashionnet.runtimes import open_runner, run_batched
+    from fashionnet.parity.runtimes import open_runner, run_batched
 
     confident = np.sort(np.argsort(-reference.max(axis=1), kind="stable")[:CANDIDATES])
     floats = images[confident][..., None].astype(np.float32) / 255

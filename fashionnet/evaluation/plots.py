@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
-from fashionnet.data import CLASS_NAMES  # noqa: E402
+from fashionnet.core.data import CLASS_NAMES  # noqa: E402
 from fashionnet.runs import atomic_path  # noqa: E402
 
 

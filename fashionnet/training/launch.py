@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 
-from fashionnet.distributed import ENV_ADDRESSES, ENV_PROCESS_ID, ENV_PROCESSES
 from fashionnet.errors import ConfigError
+from fashionnet.training.distributed import ENV_ADDRESSES, ENV_PROCESS_ID, ENV_PROCESSES
 
 LAUNCHABLE = ("train", "reproduce")
 GRACE_SECONDS = 20.0  # after a Ctrl-C or a failed process: time to stop at a batch boundary before SIGKILL

@@ -4,7 +4,7 @@ A run trained on jax or torch is exported by a tensorflow process (the converter
 artifacts are still checked against the training backend's Keras, computed here in a child process started with
 that backend. When that backend is not installed, the caller's backend stands in and the report says so.
 
-    python -m fashionnet.reference MODEL IMAGES.npy OUT.npy     (run with KERAS_BACKEND set)
+    python -m fashionnet.parity.reference MODEL IMAGES.npy OUT.npy     (run with KERAS_BACKEND set)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from fashionnet.errors import child_main, raise_from_child
 
 BATCH = 500
-CHILD = "fashionnet.reference"  # the child's name in its error lines
+CHILD = "fashionnet.parity.reference"  # the child's name in its error lines
 
 
 def current_backend() -> str:
@@ -31,7 +31,7 @@ def current_backend() -> str:
 
 
 def _in_this_process(model_path: Path, images: np.ndarray) -> np.ndarray:
-    from fashionnet.model import load
+    from fashionnet.core.networks import load
 
     model = load(model_path, compile=False)
     return np.asarray(model.predict(images, batch_size=BATCH, verbose=0), dtype=np.float32)
@@ -46,7 +46,7 @@ def keras_probabilities(model_path: Path, images: np.ndarray, backend: str | Non
         given, out = Path(scratch) / "images.npy", Path(scratch) / "probabilities.npy"
         np.save(given, images)
         done = subprocess.run(
-            [sys.executable, "-m", "fashionnet.reference", str(model_path), str(given), str(out)],
+            [sys.executable, "-m", "fashionnet.parity.reference", str(model_path), str(given), str(out)],
             env={**os.environ, "KERAS_BACKEND": backend},
             capture_output=True,
             text=True,

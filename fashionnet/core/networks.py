@@ -5,7 +5,7 @@ import os
 import keras
 from keras import layers, ops
 
-from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
 
 # Parameter counts of the assignment's summary table: a check that the network is exactly the assignment's.
 ASSIGNMENT_PARAMS = {"conv1": 832, "conv2": 57_672, "dense": 903_424, "probabilities": 2_570}
@@ -91,13 +91,13 @@ def load(path: str | os.PathLike, compile: bool = False) -> keras.Model:
     """A fashionnet .keras file, with its one custom layer (HorizontalFlip) registered by this module.
 
     Every way the file can fail is a ModelError naming it: missing, not a .keras archive (e.g. truncated), not
-    loadable, or not a fashionnet model (fashionnet.runtimes.check_contract, the check artifacts get too).
+    loadable, or not a fashionnet model (fashionnet.parity.runtimes.check_contract, the check artifacts get too).
     """
     import zipfile
     from pathlib import Path
 
     from fashionnet.errors import ModelError, first_line
-    from fashionnet.runtimes import check_contract
+    from fashionnet.parity.runtimes import check_contract
 
     path = Path(path)
     if not path.is_file():

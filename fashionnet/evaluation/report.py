@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fashionnet.data import CLASS_NAMES
-from fashionnet.evaluate import read_confusion_csv
+from fashionnet.core.data import CLASS_NAMES
+from fashionnet.evaluation.evaluate import read_confusion_csv
 from fashionnet.runs import RunPaths, read_json, read_record, write_text
 
 ASSIGNMENT_ACCURACY = 0.9257

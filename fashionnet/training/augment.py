@@ -1,6 +1,6 @@
 """Training-data augmentation in numpy: the same on every backend, and never part of the saved network.
 
-``Augmentation`` says what to change, ``augment_batch`` changes one batch; ``fashionnet.batches`` feeds them to
+``Augmentation`` says what to change, ``augment_batch`` changes one batch; ``fashionnet.training.batches`` feeds them to
 ``model.fit``. No keras here: the recipe registry, and through it the config and the CLI's help, import this.
 """
 

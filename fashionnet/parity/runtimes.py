@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fashionnet.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
 from fashionnet.errors import ModelError, require
 from fashionnet_edge import EdgeModelError, OnnxClassifier, TfliteClassifier, validate_batch, verify_file
 from fashionnet_edge import check_contract as edge_check_contract
@@ -45,14 +45,14 @@ class Runner(Protocol):
 
 def check_contract(path: str | os.PathLike, input_shape: Sequence, output_shape: Sequence) -> None:
     """ModelError naming ``path`` unless the model maps (N, *IMAGE_SHAPE) images to (N, NUM_CLASSES) probabilities
-    (the edge kit owns the definition; fashionnet.model.load applies it to .keras files)."""
+    (the edge kit owns the definition; fashionnet.core.networks.load applies it to .keras files)."""
     try:
         edge_check_contract(path, input_shape, output_shape)
     except EdgeModelError as exc:
         raise ModelError(str(exc)) from exc
 
 
-MICRO_SUFFIX = ".mcu.tflite"  # a full-integer model for TensorFlow Lite Micro (fashionnet/mcu.py)
+MICRO_SUFFIX = ".mcu.tflite"  # a full-integer model for TensorFlow Lite Micro (fashionnet/publish/mcu.py)
 MICRO_ARENA_LIMIT = 4 << 20  # bytes; the needed arena is found by bisection below this
 
 

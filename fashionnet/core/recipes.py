@@ -1,8 +1,9 @@
 """Training recipes: the one registry of what ``--recipe`` names, and how a recipe compiles and feeds its network.
 
 A ``Recipe`` holds everything a training run decides besides the seed and ``--limit``: the network
-(``fashionnet.model``), the optimizer, learning-rate schedule and loss, the training-data augmentation
-(``fashionnet.augment``), whether the saved model averages each image with its mirror image, and the defaults of
+(``fashionnet.core.networks``), the optimizer, learning-rate schedule and loss, the training-data augmentation
+(``fashionnet.training.augment``),
+whether the saved model averages each image with its mirror image, and the defaults of
 ``--epochs``, ``--batch-size`` and ``--validation-split``. ``RECIPES`` is the registry: the CLI's choices and
 ``TrainConfig.for_recipe`` read it. Why each setting was chosen, with the measurements, is in docs/accuracy.md.
 
@@ -18,8 +19,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fashionnet.augment import Augmentation
 from fashionnet.errors import ConfigError
+from fashionnet.training.augment import Augmentation
 
 if TYPE_CHECKING:
     import keras
@@ -114,7 +115,7 @@ def get_recipe(name: str) -> Recipe:
 
 def build(recipe: Recipe) -> keras.Model:
     """The recipe's network: the assignment's, or the improved one, which may not have more parameters."""
-    from fashionnet.model import ASSIGNMENT_TOTAL_PARAMS, build_improved_model, build_model
+    from fashionnet.core.networks import ASSIGNMENT_TOTAL_PARAMS, build_improved_model, build_model
 
     if not recipe.batchnorm:
         return build_model()
@@ -197,12 +198,13 @@ def fit_arguments(recipe: Recipe, x, y, batch_size: int, validation_split: float
 
     Without augmentation: the arrays and Keras's own validation_split and shuffling. With augmentation: shuffled,
     augmented batches of the training part (batches.AugmentedBatches) and the validation part as validation_data.
-    Data parallel (``topology``, fashionnet.distributed): those batches for every recipe, each global batch cut to
+    Data parallel (``topology``, fashionnet.training.distributed): those batches for every recipe, each global batch
+    cut to
     this process's shard, and the validation part in sharded batches too.
     """
     if not recipe.augmentation.active and topology is None:
         return dict(x=x, y=y, batch_size=batch_size, validation_split=validation_split)
-    from fashionnet.batches import AugmentedBatches, validation_batches
+    from fashionnet.training.batches import AugmentedBatches, validation_batches
 
     (x_train, y_train), validation = split(x, y, validation_split)
     if topology is None:

@@ -1,0 +1,1 @@
+"""Shared by every stage: the data, the networks, the recipe registry, storage, the console."""

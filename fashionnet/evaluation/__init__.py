@@ -1,0 +1,1 @@
+"""Evaluation: metrics, plots, the run's report, predictions."""

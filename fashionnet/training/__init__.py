@@ -1,0 +1,1 @@
+"""Training: the trainer, its callbacks, batches and augmentation, backend ops, data parallel."""
