@@ -101,37 +101,3 @@ def require(module: str, extra: str):
         raise MissingDependencyError(
             f"{module} is not installed ({exc}); install it with: pip install 'fashionnet[{extra}]'"
         ) from exc
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Child processes (the export's tensorflow process, the reference in the training backend): a FashionNetError
-# raised there travels back as one stderr line "PROG: Type: message" and its exit code, and is raised again here.
-# --------------------------------------------------------------------------------------------------------------
-
-
-def child_main(prog: str, work) -> int:
-    """Run ``work()`` as a child process's main: a FashionNetError becomes one stderr line and its exit code."""
-    import sys
-
-    try:
-        work()
-    except FashionNetError as exc:
-        print(f"{prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # disk full, I/O error while the child writes: the parent's staging folder is dropped
-        print(f"{prog}: StorageError: {describe_os_error(exc)}", file=sys.stderr)
-        return StorageError.exit_code
-    return 0
-
-
-def raise_from_child(prog: str, done, failure: str) -> None:
-    """In the parent: the child's missing dependency, model or data error again; anything else an ExportError
-    saying ``failure`` with the child's own message (or the tail of its stderr)."""
-    if done.returncode == 0:
-        return
-    lines = [line for line in done.stderr.splitlines() if line.startswith(f"{prog}: ")]
-    message = lines[-1].split(": ", 2)[-1] if lines else "\n".join(done.stderr.strip().splitlines()[-15:])
-    for kind in (MissingDependencyError, ModelError, DataError, StorageError):
-        if done.returncode == kind.exit_code:
-            raise kind(message)
-    raise ExportError(f"{failure} (exit {done.returncode}): {message}")

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet import __version__
-from fashionnet.errors import ExportError, MissingDependencyError, ModelError, child_main, raise_from_child, require
+from fashionnet.core.child import child_main, raise_from_child, run_child
+from fashionnet.errors import ExportError, MissingDependencyError, ModelError, require
 from fashionnet.runs import write_bytes, write_failed
 
 EXPORT_KEPT = "the published export is unchanged"  # artifacts are built in a staging folder
@@ -191,8 +190,7 @@ def _convert_in_tensorflow_process(
             calibration = Path(scratch) / "calibration.npy"
             np.save(calibration, calibration_images)
             command += ["--quantize", quantize, "--calibration", str(calibration)]
-        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        done = run_child(command, env={"KERAS_BACKEND": "tensorflow"})
     raise_from_child(CHILD, done, "conversion in the tensorflow process failed")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.core.timing import call_times
 from fashionnet.parity.runtimes import artifact_format, is_micro_model, open_runner, run_batched
 
 __all__ = [
@@ -54,18 +55,6 @@ def artifact_kind(path: Path) -> tuple[str, str]:
     if is_micro_model(path):
         return "mcu", "int8"
     return artifact_format(path), ("int8" if ".int8." in Path(path).name else "fp32")
-
-
-def call_times(call, x, runs: int, warmup: int = 1) -> list[float]:
-    """Wall times of `runs` calls of call(x), after `warmup` untimed calls (tracing, allocation)."""
-    for _ in range(warmup):
-        call(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(x)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _latency_ms(path: Path, image: np.ndarray) -> float:

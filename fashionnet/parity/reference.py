@@ -10,15 +10,13 @@ that backend. When that backend is not installed, the caller's backend stands in
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from fashionnet.errors import child_main, raise_from_child
+from fashionnet.core.child import child_main, module_command, raise_from_child, run_child
 
 BATCH = 500
 CHILD = "fashionnet.parity.reference"  # the child's name in its error lines
@@ -45,12 +43,8 @@ def keras_probabilities(model_path: Path, images: np.ndarray, backend: str | Non
     with tempfile.TemporaryDirectory(prefix="fashionnet-reference-") as scratch:
         given, out = Path(scratch) / "images.npy", Path(scratch) / "probabilities.npy"
         np.save(given, images)
-        done = subprocess.run(
-            [sys.executable, "-m", "fashionnet.parity.reference", str(model_path), str(given), str(out)],
-            env={**os.environ, "KERAS_BACKEND": backend},
-            capture_output=True,
-            text=True,
-        )
+        command = module_command("fashionnet.parity.reference", model_path, given, out)
+        done = run_child(command, env={"KERAS_BACKEND": backend})
         raise_from_child(CHILD, done, f"{model_path}: Keras reference on {backend} failed")
         return np.load(out), backend
 

@@ -1,0 +1,1 @@
+"""Conversion of a trained model.keras into each format, one module per format (tensorflow process)."""
