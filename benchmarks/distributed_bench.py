@@ -16,7 +16,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,20 +44,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    from fashionnet.bench import cpu_info
-    from fashionnet.core.recipes import split_sizes
+    from fashionnet.bench.machine import cpu_info
+    from fashionnet.core.child import module_command, run_child
+    from fashionnet.core.recipes import ASSIGNMENT, split_sizes
 
-    n_train = split_sizes(args.limit, 0.2)[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KERAS_DISTRIBUTION_") and k != "XLA_FLAGS"}
-    env["KERAS_BACKEND"] = "jax"
+    n_train = split_sizes(args.limit, ASSIGNMENT.validation_split)[0]
+    # run_child adds to this process's environment: an inherited distribution or device count would skew every run
+    for key in [k for k in os.environ if k.startswith("KERAS_DISTRIBUTION_") or k == "XLA_FLAGS"]:
+        del os.environ[key]
+    env = {"KERAS_BACKEND": "jax"}
     times: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
     for round_ in range(args.rounds):
         for name, (folder, command, extra) in CONFIGURATIONS.items():
             run = args.out / f"round{round_ + 1}-{folder}"
             options = ["--out", str(run), "--epochs", str(args.epochs), "--limit", str(args.limit),
                        "--batch-size", str(args.batch_size), "--force"]  # fmt: skip
-            done = subprocess.run([sys.executable, "-m", "fashionnet", *command, *options], env={**env, **extra},
-                                  capture_output=True, text=True)  # fmt: skip
+            done = run_child(module_command("fashionnet", *command, *options), env={**env, **extra})
             if done.returncode:
                 print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
                 return done.returncode

@@ -1,8 +1,8 @@
 """Where a training step spends its time, per backend: ``python -m benchmarks.step_profile [--recipe R]``.
 
 Profiles one epoch of ``fit`` (after a warm-up epoch) of a recipe's network under the trainer's compute settings
-(``train.compute_settings``: jax_ops on jax, torch_ops on torch), with the backend's own profiler, and prints the
-ops that took the time:
+(``training.precision.compute_settings``: jax_ops on jax, torch_ops on torch), with the backend's own profiler,
+and prints the ops that took the time:
 
 * torch: ``torch.profiler``, self CPU time per aten op.
 * jax: ``jax.profiler`` trace; XLA's ops summed over its worker threads and grouped by the ``op_name`` that the
@@ -10,7 +10,7 @@ ops that took the time:
 * tensorflow: ``tf.profiler`` trace (the same XSpace format, read with jax's reader when jax is installed); the
   TensorFlow ops that ran, summed over threads.
 
-docs/benchmarks.md shows the tables this printed, before and after #18's changes.
+docs/benchmarks.md shows the tables this printed, before and after the backend ops it led to (training/ops).
 """
 
 from __future__ import annotations
@@ -34,15 +34,16 @@ def _fit_data(limit: int):
 
 def _model(recipe_name: str, steps: int):
     from fashionnet.core import recipes
+    from fashionnet.training import fit
 
     recipe = recipes.get_recipe(recipe_name)
-    return recipes.compile_for(recipes.build(recipe), recipe, steps, 2), recipe.batch_size
+    return fit.compile_for(fit.build(recipe), recipe, steps, 2), recipe.batch_size
 
 
 def profile_torch(recipe: str, limit: int, rows: int) -> str:
     from torch.profiler import ProfilerActivity, profile
 
-    from fashionnet.training.trainer import compute_settings
+    from fashionnet.training.precision import compute_settings
 
     x, y = _fit_data(limit)
     with compute_settings("float32"):
@@ -60,7 +61,7 @@ def profile_jax(recipe: str, limit: int, rows: int, dump: Path) -> str:
     import jax
     from jax.profiler import ProfileData
 
-    from fashionnet.training.trainer import compute_settings
+    from fashionnet.training.precision import compute_settings
 
     x, y = _fit_data(limit)
     trace = dump / "trace"
@@ -103,7 +104,7 @@ def profile_tensorflow(recipe: str, limit: int, rows: int, logdir: Path) -> str:
     import tensorflow as tf
     from jax.profiler import ProfileData
 
-    from fashionnet.training.trainer import compute_settings
+    from fashionnet.training.precision import compute_settings
 
     x, y = _fit_data(limit)
     with compute_settings("float32"):

@@ -14,10 +14,11 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from fashionnet.core.timing import call_times
 
 LATENCY_BLOCKS, LATENCY_PER_BLOCK = 10, 50  # batch 1: the page's clock is coarse, so time blocks of calls
 THROUGHPUT_BATCH, THROUGHPUT_RUNS = 256, 3
@@ -26,15 +27,7 @@ THROUGHPUT_BATCH, THROUGHPUT_RUNS = 256, 3
 def python_timings(classifier, batch: int, blocks: int, per_block: int) -> list[float]:
     """Milliseconds per call of ``batch`` images, one mean per block (the same protocol as the page's)."""
     x = np.full((batch, 28, 28, 1), 0.5, dtype=np.float32)
-    for _ in range(20):
-        classifier(x)
-    times = []
-    for _ in range(blocks):
-        started = time.perf_counter()
-        for _ in range(per_block):
-            classifier(x)
-        times.append((time.perf_counter() - started) * 1e3 / per_block)
-    return times
+    return [s * 1e3 for s in call_times(classifier, x, blocks, warmup=20, per_call=per_block)]
 
 
 def parity(page, export_dir: Path, key: str, file: str, images: np.ndarray) -> dict:
@@ -60,7 +53,7 @@ def parity(page, export_dir: Path, key: str, file: str, images: np.ndarray) -> d
 def measure(run: Path, rounds: int = 3, parity_images: int = 0, data_dir=None, log=print) -> dict:
     import onnxruntime
 
-    from fashionnet.bench import cpu_info
+    from fashionnet.bench.machine import cpu_info
     from fashionnet.publish.browser import install_runtime, launch, open_kit
     from fashionnet_edge import OnnxClassifier
 

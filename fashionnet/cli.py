@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from fashionnet import __version__
-from fashionnet.config import user_path
 from fashionnet.core import console
+from fashionnet.core.paths import user_path
 from fashionnet.errors import FashionNetError, StorageError, describe_os_error
 
 
@@ -143,13 +143,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from fashionnet.bench import resolve_backends
+    from fashionnet.bench.machine import resolve_backends
     from fashionnet.runs import RunPaths
 
     backends = resolve_backends(args.backends)  # option errors before the slow imports
     if args.run is not None and not RunPaths(args.run).model.is_file():
         raise FashionNetError(f"--run {args.run}: no model.keras there (train and export a run first)")
-    from fashionnet.bench import Settings, run_benchmark
+    from fashionnet.bench.run import Settings, run_benchmark
 
     improved = True if (args.improved or args.improved_run is not None) else None  # None: with --full
     settings = Settings(args.full, args.limit, args.epochs, args.latency_runs, args.throughput_runs, improved)
@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, helptext: str, description: str | None = None) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=helptext, description=description or helptext[0].upper() + helptext[1:])
 
+    _add_run_commands(command)
+    _add_tool_commands(command)
+    return parser
+
+
+def _add_run_commands(command) -> None:
+    """The stages of a run folder: summary, train, evaluate, reproduce, export."""
     p = command(
         "summary",
         "print the model summary and per-layer parameter counts",
@@ -227,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     p.set_defaults(func=cmd_export)
 
+
+def _add_tool_commands(command) -> None:
+    """predict, bench and launch."""
     from fashionnet_edge import INPUTS_HELP, add_model_options, add_output_options
 
     p = command("predict", "classify IDX, .npy or image files with a .keras, .onnx or .tflite model")
@@ -263,7 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="the coordinator's port (default: a free one)")
     p.add_argument("job", nargs=argparse.REMAINDER, help="-- train|reproduce OPTIONS")
     p.set_defaults(func=cmd_launch)
-    return parser
 
 
 # not predict (ONNX needs no backend), not bench: its children measure; a keras-sized launcher would raise the floor

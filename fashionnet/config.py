@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from fashionnet.core.recipes import ASSIGNMENT, get_recipe, split_sizes
 from fashionnet.errors import ConfigError
 
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras.mixed_precision policies; float32 is the assignment
-
-
-def user_path(value: str | os.PathLike) -> Path:
-    """A path the user typed, made absolute once where it is read: it then means the same in every subprocess."""
-    return Path(os.path.abspath(Path(value).expanduser()))
 
 
 @dataclass(frozen=True)

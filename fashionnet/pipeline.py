@@ -104,7 +104,7 @@ def plots_stage(paths: RunPaths, *, force=False, log=console.log) -> bool:
 
 
 def _export_is_current(paths: RunPaths, formats, quantize) -> bool:
-    from fashionnet.export import artifact_names
+    from fashionnet.convert.formats import artifact_names
 
     if not _newer_than([paths.parity], [paths.model]):
         return False
@@ -116,8 +116,8 @@ def export_stage(paths: RunPaths, formats, quantize, data_dir=None, *, force=Fal
     if not force and _export_is_current(paths, formats, quantize):
         log(f"export: done before ({paths.parity})")
         return False
-    from fashionnet.export import export_run
-    from fashionnet.parity.gate import format_report
+    from fashionnet.parity.report import format_report
+    from fashionnet.publish.stage import export_run
 
     watch = console.Stopwatch()
     report = export_run(paths.root, formats=formats, quantize=quantize, data_dir=data_dir, log=log)

@@ -9,6 +9,7 @@ import pytest
 from benchmarks import ablation
 from fashionnet.core import recipes
 from fashionnet.core.networks import ASSIGNMENT_TOTAL_PARAMS
+from fashionnet.training import fit
 
 
 @pytest.mark.slow
@@ -20,7 +21,7 @@ def test_ablation_records_one_validation_row_per_step_and_keeps_earlier_rows(tmp
     rows = json.loads((tmp_path / "ablation.json").read_text())
     assert set(rows) == {"assignment", "flip"}
     assert rows["assignment"]["params"] == ASSIGNMENT_TOTAL_PARAMS
-    assert rows["flip"]["params"] == recipes.build(recipes.IMPROVED).count_params()
+    assert rows["flip"]["params"] == fit.build(recipes.IMPROVED).count_params()
     assert rows["flip"]["recipe"]["augmentation"]["flip"] is True
     assert rows["flip"]["batch_size"] == 128 and rows["assignment"]["batch_size"] == 300
     for row in rows.values():

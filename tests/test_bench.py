@@ -82,7 +82,7 @@ def test_bench_defaults_to_the_installed_backends(monkeypatch):
     """After the README's install (one backend), `fashionnet bench` measures what is there instead of failing."""
     import importlib.util
 
-    from fashionnet import bench
+    from fashionnet.bench import machine as bench
 
     real_find_spec = importlib.util.find_spec
     installed = [b for b in bench.BACKENDS if real_find_spec(b) is not None]
@@ -119,7 +119,7 @@ def _met(targets: list[dict], start: str) -> tuple[float, bool]:
 
 
 def test_bench_targets_of_issue_18_are_judged_per_backend_and_per_cpu_kind():
-    from fashionnet.bench import judge_targets
+    from fashionnet.bench.targets import judge_targets
 
     targets = judge_targets(_results({"tensorflow": 600, "jax": 390, "torch": 410}, False, 2.2, 0.12, 1.45))
     assert _met(targets, "jax training >= 1/1.5 of tensorflow's") == (pytest.approx(0.65), False)

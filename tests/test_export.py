@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fashionnet.convert.formats import ARTIFACT_NAMES, artifact_names
 from fashionnet.errors import ExportError
-from fashionnet.export import ARTIFACT_NAMES, artifact_names, export_run
-from fashionnet.parity.gate import ONNX_FP32_TOLERANCE, format_report, verify_artifacts
+from fashionnet.parity.gate import ONNX_FP32_TOLERANCE, verify_artifacts
+from fashionnet.parity.report import format_report
+from fashionnet.publish.stage import export_run
 from tests.conftest import run_cli
 
 ALL = ["model.onnx", "model.tflite", "model.int8.onnx", "model.int8.tflite"]
@@ -262,7 +264,7 @@ def test_tampered_export_is_rejected_and_good_export_survives(exported, tmp_path
     import onnx
     from onnx import numpy_helper
 
-    import fashionnet.export as export_module
+    import fashionnet.publish.stage as export_module
 
     run = tmp_path / "run"
     shutil.copytree(exported[0].parent, run, ignore=shutil.ignore_patterns("node_modules"))
@@ -306,7 +308,7 @@ JAX_ROUTE = textwrap.dedent(
     assert keras.backend.backend() == "jax", keras.backend.backend()
     from fashionnet.core.data import load_data, preprocess
     from fashionnet.core.networks import build_model
-    from fashionnet.export import export_run
+    from fashionnet.publish.stage import export_run
     run = Path(sys.argv[1]); run.mkdir()
     (x, y), _ = load_data(sys.argv[2])
     x, y = preprocess(x[:1000], y[:1000])

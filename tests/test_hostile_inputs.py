@@ -228,9 +228,10 @@ def test_random_bytes_load_or_are_refused_in_one_line(data, name):
 def keras_model(tmp_path_factory):
     """The assignment's network, untrained: predict needs a model, not a good one."""
     from fashionnet.core import recipes
+    from fashionnet.training import fit
 
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    recipes.build(recipes.get_recipe("assignment")).save(path)
+    fit.build(recipes.get_recipe("assignment")).save(path)
     return path
 
 

@@ -11,8 +11,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from fashionnet.convert.formats import artifact_names
 from fashionnet.errors import ExportError, MissingDependencyError
-from fashionnet.export import artifact_names
 from fashionnet.publish.mcu import arena_constant, resolver_method
 
 MCU_IMAGES = 1000  # TFLite Micro's reference kernels take ~12 ms an image on the build machines
@@ -44,7 +44,7 @@ def test_names_and_options():
 def test_mcu_without_its_extra_names_the_extra(tmp_path, monkeypatch):
     import sys
 
-    from fashionnet.export import export_run
+    from fashionnet.publish.stage import export_run
 
     monkeypatch.setitem(sys.modules, "tflite_micro", None)  # what an install without [mcu] sees: ImportError
     (tmp_path / "model.keras").write_bytes(b"x")
@@ -55,7 +55,7 @@ def test_mcu_without_its_extra_names_the_extra(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def mcu_export(trained_run, data_dir, tmp_path_factory):
     """A copy of the tiny run exported with the microcontroller model, verified on the first MCU_IMAGES images."""
-    from fashionnet.export import export_run
+    from fashionnet.publish.stage import export_run
 
     run = tmp_path_factory.mktemp("mcu") / "run"
     run.mkdir()

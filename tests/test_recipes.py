@@ -12,6 +12,7 @@ from fashionnet.config import TrainConfig
 from fashionnet.core import recipes
 from fashionnet.core.networks import ASSIGNMENT_TOTAL_PARAMS
 from fashionnet.errors import ConfigError
+from fashionnet.training import fit
 from fashionnet.training.augment import Augmentation
 from tests.conftest import cli
 
@@ -62,12 +63,12 @@ def test_recipe_record_leaves_the_training_defaults_to_the_config():
 
 
 def test_improved_network_fits_the_assignment_budget():
-    assert recipes.build(recipes.ASSIGNMENT).count_params() == ASSIGNMENT_TOTAL_PARAMS
-    model = recipes.build(recipes.IMPROVED)
+    assert fit.build(recipes.ASSIGNMENT).count_params() == ASSIGNMENT_TOTAL_PARAMS
+    model = fit.build(recipes.IMPROVED)
     assert model.count_params() <= ASSIGNMENT_TOTAL_PARAMS
     assert model.name == "fashionnet_improved"
     with pytest.raises(ValueError, match="budget"):
-        recipes.build(recipes.IMPROVED.replace(dense_units=300))
+        fit.build(recipes.IMPROVED.replace(dense_units=300))
 
 
 def _assignment_images(dataset, n=400):
@@ -95,7 +96,7 @@ def test_assignment_compiles_exactly_as_keras_strings_adam_and_categorical_cross
     strings, h_strings = trained(
         lambda m: m.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     )
-    recipe, h_recipe = trained(lambda m: recipes.compile_for(m, recipes.ASSIGNMENT, steps_per_epoch=3, epochs=2))
+    recipe, h_recipe = trained(lambda m: fit.compile_for(m, recipes.ASSIGNMENT, steps_per_epoch=3, epochs=2))
     assert type(recipe.optimizer) is type(strings.optimizer)
     settings = [{k: v for k, v in m.optimizer.get_config().items() if k != "name"} for m in (recipe, strings)]
     assert settings[0] == settings[1]  # Keras's Adam defaults (the names differ only to be unique)
@@ -108,9 +109,9 @@ def test_fit_arguments_follow_the_augmentation_not_the_name():
     from fashionnet.training.batches import AugmentedBatches
 
     x, y = np.zeros((10, 28, 28, 1), "float32"), np.eye(10, dtype="float32")
-    plain = recipes.fit_arguments(recipes.IMPROVED.replace(augmentation=Augmentation()), x, y, 4, 0.2, seed=0)
+    plain = fit.fit_arguments(recipes.IMPROVED.replace(augmentation=Augmentation()), x, y, 4, 0.2, seed=0)
     assert plain == dict(x=x, y=y, batch_size=4, validation_split=0.2)  # Keras's own split and shuffle
-    augmented = recipes.fit_arguments(recipes.IMPROVED.replace(name="assignment"), x, y, 4, 0.2, seed=0)
+    augmented = fit.fit_arguments(recipes.IMPROVED.replace(name="assignment"), x, y, 4, 0.2, seed=0)
     assert isinstance(augmented["x"], AugmentedBatches) and len(augmented["x"]) == 2  # 8 training images
     assert len(augmented["validation_data"][0]) == 2
 

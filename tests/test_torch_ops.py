@@ -151,12 +151,13 @@ def test_fused_batch_norm_is_at_least_as_close_to_float64_as_keras(shape):
 
 def test_batch_norm_routes_through_torch_only_when_training(monkeypatch):
     from fashionnet.core import recipes
+    from fashionnet.training import fit
 
     calls = []
     original = torch_ops.batch_norm_training
     monkeypatch.setattr(torch_ops, "batch_norm_training", lambda *a: calls.append(tuple(a[1].shape)) or original(*a))
     keras.utils.set_random_seed(0)
-    model = recipes.build(recipes.get_recipe("improved"))
+    model = fit.build(recipes.get_recipe("improved"))
     rng = np.random.default_rng(2)
     x = torch.tensor(rng.random((16, 28, 28, 1)).astype("float32"))
     y = torch.tensor(np.eye(10, dtype="float32")[rng.integers(0, 10, 16)])

@@ -108,7 +108,7 @@ def test_model_loading_errors(tmp_path, trained_run):
 
 
 def test_progress_lines_give_each_epoch_its_time_and_the_time_left():
-    from fashionnet.training.trainer import ProgressLog
+    from fashionnet.training.callbacks import ProgressLog
 
     lines = []
     progress = ProgressLog(epochs=3, log=lines.append, heartbeat_seconds=0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionnet.config import user_path
+from fashionnet.core.paths import user_path
 from fashionnet.errors import DataError
 from fashionnet_edge import CLASS_NAMES, EdgeInputError, parse_idx, read_bytes
 

@@ -1,6 +1,6 @@
 """The microcontroller kit: model.mcu.tflite as a C array (model_data.h/.cc) with what a device needs to run it.
 
-The export stage converts the model (fashionnet/export.py, format "mcu") and verifies it on the TensorFlow Lite
+The export stage converts the model (fashionnet/convert/, format "mcu") and verifies it on the TensorFlow Lite
 Micro interpreter (fashionnet/runtimes.MicroRunner via the parity gate, which measures the tensor arena); this
 module writes RUN/export/mcu/ from that report: the array (16-byte aligned, as TFLite Micro requires), the
 quantization parameters, the operators to register and the arena size, plus the kit's example from export/mcu/.

@@ -37,9 +37,8 @@ def _micro_budget(report: dict) -> str:
     )
 
 
-def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=None, now=None) -> str:
-    """The card's Markdown. ``reference``: Keras's (N, 10) probabilities on the N test images the gate used."""
-    now = now or datetime.datetime.now(datetime.UTC)
+def _class_quality(reference: np.ndarray, labels: np.ndarray) -> tuple[list[str], list[str]]:
+    """(the per-class table's rows and the confusions' lines, the classes of the most common confusions)."""
     labels = np.asarray(labels).astype(int)
     predicted = np.asarray(reference).argmax(axis=1)
     classes = list(range(len(CLASS_NAMES)))
@@ -47,17 +46,17 @@ def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=N
     confusion = confusion_matrix(labels, predicted, labels=classes)
     off_diagonal = [(int(confusion[t, p]), t, p) for t in classes for p in classes if t != p and confusion[t, p]]
     off_diagonal.sort(key=lambda c: (-c[0], c[1], c[2]))
-    confused = list(dict.fromkeys(CLASS_NAMES[c] for _, t, p in off_diagonal[:CONFUSIONS_SHOWN] for c in (t, p)))
-    config = record.config.to_dict() if record is not None else {}
-    environment = record.environment if record is not None else {}
-    n = len(labels)
-    lines = [
-        "# Model card: fashionnet Fashion-MNIST classifier",
-        "",
-        f"Exported {now.date().isoformat()} by fashionnet {report.get('fashionnet_version', '?')} from run "
-        f"`{report.get('run', '?')}`. Every figure below was measured by that export on {n:,} Fashion-MNIST test "
-        "images; `parity.json` and `manifest.json` beside this card hold the details and the files' SHA-256.",
-        "",
+    shown = off_diagonal[:CONFUSIONS_SHOWN]
+    confused = list(dict.fromkeys(CLASS_NAMES[c] for _, t, p in shown for c in (t, p)))
+    lines = ["| class | precision | recall | images |", "|---|---:|---:|---:|"]
+    lines += [f"| {CLASS_NAMES[c]} | {precision[c]:.3f} | {recall[c]:.3f} | {int(support[c]):,} |" for c in classes]
+    lines += ["", "Most common confusions (true class -> predicted class: images):", ""]
+    lines += [f"- {CLASS_NAMES[t]} -> {CLASS_NAMES[p]}: {count}" for count, t, p in shown]
+    return lines, confused
+
+
+def _purpose() -> list[str]:
+    return [
         "## What it is for",
         "",
         "- Input: one 28 x 28 grey image of a single fashion product, light garment on a black background, pixel "
@@ -69,7 +68,13 @@ def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=N
         "wearing the garment): the kits' photo preprocessing (grey, invert a light background, crop, resize, "
         "centre) narrows the gap but does not close it, and no accuracy on such photos was measured. Not for "
         "any decision about people.",
-        "",
+    ]
+
+
+def _provenance(record) -> list[str]:
+    config = record.config.to_dict() if record is not None else {}
+    environment = record.environment if record is not None else {}
+    return [
         "## How it was made",
         "",
         f"- Recipe `{config.get('recipe', '?')}`: {config.get('epochs', '?')} epoch"
@@ -80,21 +85,11 @@ def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=N
         + f"; trained with Keras {environment.get('keras', '?')} on {environment.get('backend', '?')}.",
         "- Data: Fashion-MNIST, the official IDX files (60,000 training images, 10,000 test images), checked "
         "against their SHA-256 (in `manifest.json`, under the run record).",
-        "",
-        "## How well it does",
-        "",
-        f"Keras accuracy on these {n:,} test images: **{report['keras_accuracy']:.2%}**.",
-        "",
-        "| class | precision | recall | images |",
-        "|---|---:|---:|---:|",
     ]
-    lines += [f"| {CLASS_NAMES[c]} | {precision[c]:.3f} | {recall[c]:.3f} | {int(support[c]):,} |" for c in classes]
-    lines += ["", "Most common confusions (true class -> predicted class: images):", ""]
-    lines += [f"- {CLASS_NAMES[t]} -> {CLASS_NAMES[p]}: {count}" for count, t, p in off_diagonal[:CONFUSIONS_SHOWN]]
-    lines += [
-        "",
-        "## The artifacts",
-        "",
+
+
+def _artifact_rows(report: dict) -> list[str]:
+    lines = [
         "| artifact | size | accuracy | drop vs Keras (points) | top-1 as Keras | ms/image, batch 1, 1 thread |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -106,13 +101,11 @@ def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=N
             f"| {name} | {_mb(entry['size_bytes'])} | {entry['accuracy']:.2%} | {entry['accuracy_drop_points']:+.2f} | "
             f"{entry['top1_agreement']:,}/{entry['images']:,} | {'-' if latency is None else f'{latency:.3f}'} |"
         )
-    lines += [
-        "",
-        "Latencies are the export machine's (median of 50 single-image runs while it may have been shared); the "
-        "device self-test (`fashionnet_edge.py MODEL --selftest`) checks the answers on the device itself.",
-        "",
-        _micro_budget(report),
-        "",
+    return lines
+
+
+def _limits(confused: list[str]) -> list[str]:
+    return [
         "## Known limits",
         "",
         f"- The classes it confuses most are {', '.join(confused)} (above): similar shapes at 28 x 28.",
@@ -120,5 +113,40 @@ def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=N
         "depend somewhat on the CPU's integer kernels (fashionnet's docs/web.md compares two onnxruntime builds).",
         "- The training images are catalogue photos of one retailer; other sources, styles and regions were not "
         "evaluated.",
+    ]
+
+
+def model_card(report: dict, reference: np.ndarray, labels: np.ndarray, record=None, now=None) -> str:
+    """The card's Markdown. ``reference``: Keras's (N, 10) probabilities on the N test images the gate used."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    n = len(labels)
+    quality, confused = _class_quality(reference, labels)
+    lines = [
+        "# Model card: fashionnet Fashion-MNIST classifier",
+        "",
+        f"Exported {now.date().isoformat()} by fashionnet {report.get('fashionnet_version', '?')} from run "
+        f"`{report.get('run', '?')}`. Every figure below was measured by that export on {n:,} Fashion-MNIST test "
+        "images; `parity.json` and `manifest.json` beside this card hold the details and the files' SHA-256.",
+        "",
+        *_purpose(),
+        "",
+        *_provenance(record),
+        "",
+        "## How well it does",
+        "",
+        f"Keras accuracy on these {n:,} test images: **{report['keras_accuracy']:.2%}**.",
+        "",
+        *quality,
+        "",
+        "## The artifacts",
+        "",
+        *_artifact_rows(report),
+        "",
+        "Latencies are the export machine's (median of 50 single-image runs while it may have been shared); the "
+        "device self-test (`fashionnet_edge.py MODEL --selftest`) checks the answers on the device itself.",
+        "",
+        _micro_budget(report),
+        "",
+        *_limits(confused),
     ]
     return "\n".join(lines) + "\n"

@@ -1,1 +1,2 @@
-"""The backend-specific training ops, one module per backend (imported only on that backend)."""
+"""The backend-specific training ops, one module per backend (imported only on that backend), and shapes.py,
+the argument handling they share."""

@@ -22,6 +22,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from fashionnet.training.ops.shapes import pair
+
 
 @jax.custom_vjp
 def max_pool_2x2(x):
@@ -98,10 +100,6 @@ def _conv_bwd(padding, residual, g):
 conv2d_fast_weight_gradient.defvjp(_conv_fwd, _conv_bwd)
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 @contextlib.contextmanager
 def fast_max_pool():
     """Route Keras's jax ``max_pool`` through max_pool_2x2 where it applies, for the duration of the block."""
@@ -113,8 +111,8 @@ def fast_max_pool():
         from keras.src import backend
 
         fmt = backend.standardize_data_format(data_format)
-        size = _pair(pool_size)
-        stride = size if strides is None else _pair(strides)
+        size = pair(pool_size)
+        stride = size if strides is None else pair(strides)
         if (
             size == (2, 2)
             and stride == (2, 2)
@@ -147,8 +145,8 @@ def fast_conv_weight_gradient():
         fmt = backend.standardize_data_format(data_format)
         kernel = jnp.asarray(kernel)
         if (
-            _pair(strides) == (1, 1)
-            and _pair(dilation_rate) == (1, 1)
+            pair(strides) == (1, 1)
+            and pair(dilation_rate) == (1, 1)
             and str(padding).upper() in ("SAME", "VALID")
             and fmt == "channels_last"
             and getattr(inputs, "ndim", 0) == 4

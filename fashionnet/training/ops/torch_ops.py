@@ -28,9 +28,7 @@ import contextlib
 import torch
 import torch.nn.functional as tnn
 
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+from fashionnet.training.ops.shapes import pair
 
 
 def _same_padding(size: int, dilation: int = 1):
@@ -66,13 +64,13 @@ def channels_last_ops():
     def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
         inputs, kernel = torch_nn.convert_to_tensor(inputs), torch_nn.convert_to_tensor(kernel)
         fmt = backend.standardize_data_format(data_format)
-        dilation = _pair(dilation_rate)
+        dilation = pair(dilation_rate)
         if (
             fmt == "channels_last"
             and _channels_last_4d(inputs)
             and kernel.ndim == 4
             and inputs.shape[-1] == kernel.shape[2]  # no grouped convolution
-            and _pair(strides) == (1, 1)
+            and pair(strides) == (1, 1)
             and inputs.device.type == "cpu"
         ):
             if str(padding).lower() == "valid":
@@ -85,8 +83,8 @@ def channels_last_ops():
     def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
         inputs = torch_nn.convert_to_tensor(inputs)
         fmt = backend.standardize_data_format(data_format)
-        size = _pair(pool_size)
-        stride = size if strides is None else _pair(strides)
+        size = pair(pool_size)
+        stride = size if strides is None else pair(strides)
         if (
             fmt == "channels_last"
             and str(padding).lower() == "valid"
