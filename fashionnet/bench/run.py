@@ -126,9 +126,7 @@ def _measure_backend(results: dict, backend: str, runs: tuple, data_dir, setting
     """Training speed of ``backend``, then Keras inference of each run's model in it."""
     run, improved_run = runs
     log(f"training {backend}: {settings.limit} images, {settings.epochs} epochs, plain vs fashionnet ...")
-    # bf16 on tensorflow only, and only where the CPU computes in bf16 (AVX-512 BF16 or AMX): its oneDNN
-    # kernels use them; XLA CPU and torch's CPU convolutions have no such fast path, and without them bf16
-    # is emulated (0.12x fp32 on an AVX2 machine) and would only lengthen the run
+    # bf16 only where it can pay: tensorflow's oneDNN on AVX-512 BF16 or AMX (emulated elsewhere: docs/benchmarks.md)
     bf16 = results["cpu"]["avx512_bf16"] or results["cpu"]["amx"]
     wanted = ",".join(precisions) if backend == "tensorflow" and bf16 else ""
     peak = results["cpu"]["peak_fp32_gflops"] * 1e9

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from fashionnet.core.child import module_command, shell_code
 from fashionnet.errors import ConfigError
 from fashionnet.training.distributed import ENV_ADDRESSES, ENV_PROCESS_ID, ENV_PROCESSES
 
@@ -68,7 +69,7 @@ def command_for(argv: list[str]) -> list[str]:
         raise ConfigError(
             f"launch runs one of: {', '.join(LAUNCHABLE)} (fashionnet launch -N 2 -- train ...); found {found}"
         )
-    return [sys.executable, "-m", "fashionnet", *argv, *([] if "--distribute" in argv else ["--distribute"])]
+    return module_command("fashionnet", *argv, *([] if "--distribute" in argv else ["--distribute"]))
 
 
 def launch(processes: int, argv: list[str], devices_per_process: int | None = None, port: int | None = None,
@@ -104,7 +105,7 @@ def launch(processes: int, argv: list[str], devices_per_process: int | None = No
     def note_failures() -> None:
         for index, proc in enumerate(procs):
             if proc.returncode not in (None, 0) and index not in dict(failures):
-                failures.append((index, _shell_code(proc.returncode)))
+                failures.append((index, shell_code(proc.returncode)))
                 log(f"process {index} failed (exit {failures[-1][1]})")
 
     interrupted = False
@@ -128,8 +129,3 @@ def launch(processes: int, argv: list[str], devices_per_process: int | None = No
     if interrupted:
         return 130
     return failures[0][1] if failures else 0
-
-
-def _shell_code(returncode: int) -> int:
-    """A child killed by signal N reads as 128 + N, as in a shell."""
-    return 128 - returncode if returncode < 0 else returncode
