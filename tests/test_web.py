@@ -319,7 +319,7 @@ def test_the_page_selftest_passes_like_the_python_kits(kit_page, model, file):
     assert line.startswith(f"selftest {file}: PASS, top-1 as Keras on {SELFTEST_IMAGES}/{SELFTEST_IMAGES} images, ")
     gate = "<= 1e-05" if model == "fp32" else "not gated (int8)"
     assert f" {gate}, onnxruntime-web 1.30.0, " in line
-    assert page.evaluate("(m) => window.fashionnet.publish.selftest(m)", model)["line"] == line
+    assert page.evaluate("(m) => window.fashionnet.selftest(m)", model)["line"] == line
     page.locator('input[value="fp32"]').check()  # the page as the other tests expect it
     page.wait_for_function("document.getElementById('model-status').textContent.startsWith('fp32')")
     assert kit_page.message() == "" and kit_page.console_errors == []

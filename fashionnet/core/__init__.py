@@ -1,1 +1,1 @@
-"""Shared by every stage: the data, the networks, the recipe registry, storage, the console."""
+"""Shared by every stage: the data, the networks, the recipe registry, the console, child processes, the timer."""
