@@ -12,6 +12,10 @@ here, not on a newcomer's machine). Run by `tox -e wheel`.
                             checked instead of reproducing it again.
     [edge]                  no backend installed; the edge kit and `fashionnet predict` classify the test set
                             with the exported int8 model and score the accuracy the parity gate measured
+
+Before the installs: the wheel and the sdist pass `twine check`, and fashionnet[edge] and the Python kit's own
+requirements resolve to wheels (no build on a device) for x86-64 and aarch64 Linux on every supported Python,
+with uv's resolver for that platform (nothing is installed or downloaded but the index's metadata).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ ALLOWED = {
 BACKEND = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow", "tensorflow,export": "tensorflow"}
 RUN_FILES = ("config.json", "model.keras", "history.json", "metrics.json", "confusion_matrix.png", "report.md")
 QUICK = ("--epochs", "1", "--limit", "3000")
+DEVICE_PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")  # a Raspberry Pi OS / Debian 12 glibc
+PYTHONS = ("3.11", "3.12", "3.13")  # the README's supported versions
+KIT_DISTRIBUTIONS = ("numpy", "pillow", "onnxruntime", "ai-edge-litert")  # what fashionnet_edge.py imports
 
 
 def sh(*cmd, env=None, cwd=None) -> subprocess.CompletedProcess:
@@ -113,6 +120,51 @@ def use_edge_extra(venv: Path, export_run: Path, data: Path, env: dict, work: Pa
     return results
 
 
+def kit_requirements() -> list[str]:
+    """The Python kit's requirements with the ranges pyproject.toml declares for them."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    found = {}
+    for requirement in declared:
+        name = requirement.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip()
+        if name in KIT_DISTRIBUTIONS:
+            found.setdefault(name, requirement)
+    missing = sorted(set(KIT_DISTRIBUTIONS) - set(found))
+    if missing:
+        fail(f"pyproject.toml declares no range for the kit's {missing}")
+    return list(found.values())
+
+
+def check_device_resolution(uv: str, wheel: Path, work: Path, env: dict) -> dict:
+    """fashionnet[edge] and the kit's own requirements resolve to wheels on every device platform and Python."""
+    wanted = {"fashionnet[edge]": [f"fashionnet[edge] @ {wheel.as_uri()}"], "the kit": kit_requirements()}
+    env = {k: v for k, v in env.items() if k not in ("UV_CONSTRAINT", "PIP_CONSTRAINT")}  # the ranges, not the lock
+    resolved = {}
+    for label, requirements in wanted.items():
+        source = work / f"{label.replace(' ', '-')}.in"
+        source.write_text("\n".join(requirements) + "\n")
+        for platform in DEVICE_PLATFORMS:
+            for python in PYTHONS:
+                done = check(
+                    sh(uv, "pip", "compile", source, "--python-platform", platform, "--python-version", python,
+                       "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet", env=env),
+                    f"{label} on {platform}, Python {python}: no wheel resolution",
+                )  # fmt: skip
+                pins = dict(line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
+                resolved[f"{label} {platform} {python}"] = {k: pins.get(k) for k in ("onnxruntime", "ai-edge-litert")}
+    return resolved
+
+
+def check_metadata(dist: Path, env: dict) -> None:
+    """The wheel's and the sdist's metadata render on PyPI (twine check)."""
+    files = sorted(dist.glob("fashionnet-*"))
+    if len(files) != 2:
+        fail(f"expected a wheel and an sdist in {dist}, found {[f.name for f in files]}")
+    check(sh(sys.executable, "-m", "twine", "check", "--strict", *files, env=env), "twine check")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, required=True)
@@ -126,8 +178,11 @@ def main() -> int:
     data = Path(os.path.abspath(os.environ.get("FASHIONNET_DATA", REPO.parent / "shared/data/fashion-mnist")))
     env["FASHIONNET_DATA"] = str(data)  # resolved here, where it is read: the runs below start in another folder
 
-    check(sh(sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", REPO, env=env), "python -m build")
+    check(sh(sys.executable, "-m", "build", "--outdir", work / "dist", REPO, env=env), "python -m build")
     wheel = next((work / "dist").glob("fashionnet-*.whl"))
+    check_metadata(work / "dist", env)
+    devices = check_device_resolution(uv, wheel, work, env)
+    print(f"ok: twine check; device resolution {json.dumps(devices)}", flush=True)
     exported = Path(os.environ["FASHIONNET_EXPORTED_RUN"]) if os.environ.get("FASHIONNET_EXPORTED_RUN") else None
     export_run = exported or work / "run-tensorflow-export"  # what [edge] classifies with
     results = {}
