@@ -1,5 +1,6 @@
-"""Users get ranges, CI gets the lock: constraints.txt pins every declared dependency inside its declared range,
-and the README's install commands (CI runs them verbatim) install through it."""
+"""Packaging metadata. Users get ranges, CI gets the lock: constraints.txt pins every declared dependency inside its
+declared range, and the README's install commands (CI runs them verbatim) install through it. The wheel holds every
+subpackage and both commands."""
 
 from __future__ import annotations
 
@@ -82,3 +83,13 @@ def test_the_lock_parser_refuses_a_range():
     }
     with pytest.raises(AssertionError, match="not an exact pin"):
         lock_pins("keras>=3.10\n")
+
+
+def test_the_wheel_declares_every_subpackage_and_both_commands():
+    """pyproject.toml lists packages by hand: a new subpackage left out would be missing from the wheel."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "fashionnet").rglob("__init__.py")}
+    assert found and found <= listed, f"not in [tool.setuptools] packages: {sorted(found - listed)}"
+    scripts = pyproject["project"]["scripts"]
+    assert scripts == {"fashionnet": "fashionnet.cli:main", "fashionnet-edge": "fashionnet_edge:main"}
