@@ -72,7 +72,8 @@ def test_all_four_artifacts_pass(exported):
         assert entry["size_bytes"] < report["artifacts"][name.replace(".int8", "")]["size_bytes"] / 3
     # the folder is a complete kit, and the report is on disk in both forms
     assert {p.name for p in folder.iterdir()} == set(ALL) | {
-        "parity.json", "parity.md", "fashionnet_edge.py", "web", "manifest.json", "selftest.json", "MODEL_CARD.md"
+        "parity.json", "parity.md", "fashionnet_edge.py", "web", "manifest.json", "selftest.json", "MODEL_CARD.md",
+        "README.md", "requirements.txt",
     }  # fmt: skip
     assert json.loads((folder / "parity.json").read_text())["passed"] is True
     assert "model.int8.tflite" in (folder / "parity.md").read_text()

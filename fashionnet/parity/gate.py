@@ -149,6 +149,8 @@ def verify_artifacts(
     entries = {}
     for name, path in artifacts.items():
         started = time.perf_counter()
+        if log is not None and artifact_kind(path)[0] == MCU:  # minutes without a line otherwise
+            log(f"verifying {name} on the TensorFlow Lite Micro interpreter, one image at a time ...")
         entries[name] = _verify_one(name, Path(path), gate)
         if log is not None:
             log(progress_line(name, entries[name], time.perf_counter() - started))

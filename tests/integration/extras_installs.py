@@ -12,6 +12,9 @@ here, not on a newcomer's machine). Run by `tox -e wheel`.
                             checked instead of reproducing it again.
     [edge]                  no backend installed; the edge kit and `fashionnet predict` classify the test set
                             with the exported int8 model and score the accuracy the parity gate measured
+    RUN/export alone        the files its README names, copied to a fresh folder; a fresh venv from its
+                            requirements.txt (no fashionnet, no keras); --selftest passes on the int8 ONNX and
+                            TFLite models; the same requirements resolve to wheels on every device platform
 
 Before the installs: the wheel and the sdist pass `twine check`, and fashionnet[edge] and the Python kit's own
 requirements resolve to wheels (no build on a device) for x86-64 and aarch64 Linux on every supported Python,
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +161,41 @@ def check_device_resolution(uv: str, wheel: Path, work: Path, env: dict) -> dict
     return resolved
 
 
+def use_export_folder(uv: str, export_run: Path, work: Path, env: dict) -> dict:
+    """RUN/export/ as a device gets it: what its README says to copy, installed as its README says."""
+    folder = export_run / "export"
+    readme = (folder / "README.md").read_text().split("## Install")[0]
+    named = set(re.findall(r"`([\w.]+\.(?:py|txt|json|onnx|tflite))`", readme))
+    device = work / "device"
+    device.mkdir()
+    for name in named:
+        shutil.copy2(folder / name, device / name)
+    env = {k: v for k, v in env.items() if k not in ("UV_CONSTRAINT", "PIP_CONSTRAINT")}  # its own pins only
+    resolved = {}
+    for platform in DEVICE_PLATFORMS:
+        for python in PYTHONS:
+            check(
+                sh(uv, "pip", "compile", device / "requirements.txt", "--python-platform", platform, "--python-version",
+                   python, "--only-binary", ":all:", "--quiet", env=env),
+                f"RUN/export/requirements.txt on {platform}, Python {python}: no wheel resolution",
+            )  # fmt: skip
+            resolved[f"{platform} {python}"] = "ok"
+    venv = work / "venv-device"
+    check(sh(uv, "venv", "--python", sys.executable, venv, env=env), "create the device venv")
+    python = venv / "bin" / "python"
+    check(sh(uv, "pip", "install", "--python", python, "-r", device / "requirements.txt", env=env), "install")
+    found = installed_modules(python)
+    if found - {"onnxruntime", "ai_edge_litert"}:
+        fail(f"RUN/export/requirements.txt installs {sorted(found)}")
+    for model in ("model.int8.onnx", "model.int8.tflite"):
+        done = check(sh(python, device / "fashionnet_edge.py", device / model, "--selftest", env=env, cwd=device),
+                     f"--selftest of {model} in the export folder alone")  # fmt: skip
+        if f"selftest {model}: PASS" not in done.stdout:
+            fail(f"--selftest of {model}: {done.stdout}")
+        resolved[model] = done.stdout.strip()
+    return {"copied": sorted(named), **resolved}
+
+
 def check_metadata(dist: Path, env: dict) -> None:
     """The wheel's and the sdist's metadata render on PyPI (twine check)."""
     files = sorted(dist.glob("fashionnet-*"))
@@ -199,6 +238,7 @@ def main() -> int:
         run_env = {**env, "TF_CPP_MIN_LOG_LEVEL": "2"}
         if extra == "edge":
             result = use_edge_extra(venv, export_run, data, run_env, work)
+            result["export folder alone"] = use_export_folder(uv, export_run, work, run_env)
         else:
             run_env["KERAS_BACKEND"] = BACKEND[extra]
             run = work / f"run-{extra.replace(',', '-')}"
