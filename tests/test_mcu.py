@@ -90,6 +90,10 @@ def test_the_mcu_model_passes_the_gate_with_its_memory_measured(mcu_export):
     arena = entry["arena_bytes"]
     assert runs(arena) and not runs(arena - 64)  # the least it needs, as reported
     assert entry["fits"]["ram"]["256 KB"] == (arena < 256 * 1024)
+    # flash: the model and the program must both fit (a 0.98 MB model does not fit a 1 MB part)
+    needed = entry["flash_bytes"] + entry["flash_program_reserve_bytes"]
+    assert entry["flash_program_reserve_bytes"] >= 128 * 1024
+    assert entry["fits"]["flash"] == {"1 MB": needed <= 1024 * 1024, "2 MB": needed <= 2 * 1024 * 1024}
     text = (folder / "parity.md").read_text()
     assert f"tensor arena {arena:,} bytes" in text and "Microcontroller model model.mcu.tflite" in text
     assert f"{arena:,} bytes of tensor arena" in (folder / "MODEL_CARD.md").read_text()

@@ -46,7 +46,8 @@ def _micro_lines(report: dict) -> list[str]:
             f"Microcontroller model {name} (TensorFlow Lite Micro interpreter, int8 input and output, batch 1):",
             f"- RAM: tensor arena {a['arena_bytes']:,} bytes, the least it ran in (bisection, 16-byte steps); "
             f"fits in {ram}",
-            f"- flash: the model's {a['flash_bytes']:,} bytes (plus the program); fits in {flash}",
+            f"- flash: the model's {a['flash_bytes']:,} bytes + {a['flash_program_reserve_bytes'] // 1024} KiB assumed "
+            f"for the program (TFLM interpreter, kernels, application); fits in {flash}",
             f"- input: q = round(pixel / {q_in['scale']:.8g}) {_signed(q_in['zero_point'])}, pixel in [0, 1]; "
             f"output: p = {q_out['scale']:.8g} * (q {_signed(-q_out['zero_point'])})",
             f"- ops: {', '.join(a['ops'])}",

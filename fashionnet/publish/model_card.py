@@ -32,7 +32,8 @@ def _micro_budget(report: dict) -> str:
     flash = ", ".join(budget for budget, ok in micro["fits"]["flash"].items() if ok) or "none of 1 MB / 2 MB"
     return (
         f"Microcontroller budget ({micro['file']}, TensorFlow Lite Micro): {micro['arena_bytes']:,} bytes of tensor "
-        f"arena (RAM; fits {ram}) and {micro['flash_bytes']:,} bytes of model (flash, plus the program; fits "
+        f"arena (RAM; fits {ram}) and {micro['flash_bytes']:,} bytes of model (flash, with "
+        f"{micro['flash_program_reserve_bytes'] // 1024} KiB assumed for the program; fits "
         f"{flash}), measured with the interpreter's reference kernels on the build machine."
     )
 
