@@ -141,23 +141,35 @@ def kit_requirements() -> list[str]:
     return list(found.values())
 
 
+def without_lock(env: dict) -> dict:
+    """The environment with tox's lock removed: what a device resolves is the requirements' own ranges or pins."""
+    return {k: v for k, v in env.items() if k not in ("UV_CONSTRAINT", "PIP_CONSTRAINT")}
+
+
+def resolve_on_devices(uv: str, source: Path, label: str, env: dict) -> dict:
+    """{"PLATFORM PYTHON": {onnxruntime, ai-edge-litert versions}}: ``source`` resolved to wheels for each device
+    platform and Python, or the failure named."""
+    resolved = {}
+    for platform in DEVICE_PLATFORMS:
+        for python in PYTHONS:
+            done = check(
+                sh(uv, "pip", "compile", source, "--python-platform", platform, "--python-version", python,
+                   "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet", env=without_lock(env)),
+                f"{label} on {platform}, Python {python}: no wheel resolution",
+            )  # fmt: skip
+            pins = dict(line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
+            resolved[f"{platform} {python}"] = {k: pins.get(k) for k in ("onnxruntime", "ai-edge-litert")}
+    return resolved
+
+
 def check_device_resolution(uv: str, wheel: Path, work: Path, env: dict) -> dict:
     """fashionnet[edge] and the kit's own requirements resolve to wheels on every device platform and Python."""
     wanted = {"fashionnet[edge]": [f"fashionnet[edge] @ {wheel.as_uri()}"], "the kit": kit_requirements()}
-    env = {k: v for k, v in env.items() if k not in ("UV_CONSTRAINT", "PIP_CONSTRAINT")}  # the ranges, not the lock
     resolved = {}
     for label, requirements in wanted.items():
         source = work / f"{label.replace(' ', '-')}.in"
         source.write_text("\n".join(requirements) + "\n")
-        for platform in DEVICE_PLATFORMS:
-            for python in PYTHONS:
-                done = check(
-                    sh(uv, "pip", "compile", source, "--python-platform", platform, "--python-version", python,
-                       "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet", env=env),
-                    f"{label} on {platform}, Python {python}: no wheel resolution",
-                )  # fmt: skip
-                pins = dict(line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
-                resolved[f"{label} {platform} {python}"] = {k: pins.get(k) for k in ("onnxruntime", "ai-edge-litert")}
+        resolved[label] = resolve_on_devices(uv, source, label, env)
     return resolved
 
 
@@ -170,16 +182,8 @@ def use_export_folder(uv: str, export_run: Path, work: Path, env: dict) -> dict:
     device.mkdir()
     for name in named:
         shutil.copy2(folder / name, device / name)
-    env = {k: v for k, v in env.items() if k not in ("UV_CONSTRAINT", "PIP_CONSTRAINT")}  # its own pins only
-    resolved = {}
-    for platform in DEVICE_PLATFORMS:
-        for python in PYTHONS:
-            check(
-                sh(uv, "pip", "compile", device / "requirements.txt", "--python-platform", platform, "--python-version",
-                   python, "--only-binary", ":all:", "--quiet", env=env),
-                f"RUN/export/requirements.txt on {platform}, Python {python}: no wheel resolution",
-            )  # fmt: skip
-            resolved[f"{platform} {python}"] = "ok"
+    env = without_lock(env)  # its own pins only
+    resolved = resolve_on_devices(uv, device / "requirements.txt", "RUN/export/requirements.txt", env)
     venv = work / "venv-device"
     check(sh(uv, "venv", "--python", sys.executable, venv, env=env), "create the device venv")
     python = venv / "bin" / "python"
