@@ -27,6 +27,8 @@ CLASS_NAMES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 IMAGE_SIDE = 28
+# A top probability below this is shown as "not sure: A p, B p": chosen on the photo benchmark (docs/photos.md).
+NOT_SURE_BELOW = 0.6
 
 # IDX type codes (third magic byte) -> numpy big-endian dtypes, from the IDX format description.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -122,7 +124,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _NPY_MAGIC = b"\x93NUMPY"
-GARMENT_THRESHOLD = 0.1  # after background removal, pixels above this belong to the garment's bounding box
 # The size a header may claim before anything is decoded (the web kit's limit too): a few-kB PNG can claim
 # 30,000 x 30,000 pixels, gigabytes once decoded; Pillow's own bomb check stops only at 179 megapixels.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -150,9 +151,8 @@ def _too_large(path, pixels: int | None) -> EdgeInputError:
 def load_image(path: str | Path) -> np.ndarray:
     """A PNG/JPEG photo or drawing -> (28, 28) float32 in [0, 1], converted the way Fashion-MNIST was made.
 
-    Any size or mode -> grey; a bright background (the border's median) is inverted so the garment is light on
-    black; the background level is mapped to 0; the image is cropped to the garment's bounding box, its longest
-    side resized to 28 keeping the aspect ratio, and the result padded, centred, to 28 x 28.
+    Decoded (EXIF orientation applied, transparency over white) to 8-bit grey, then ``garment_input`` finds the
+    garment and makes the model's input: see there.
     """
     path = Path(path)
     Image, ImageOps = _require_pillow()
@@ -168,9 +168,10 @@ def load_image(path: str | Path) -> np.ndarray:
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white background
                 img = Image.alpha_composite(canvas, rgba)
             if img.mode.startswith("I"):  # 16-bit grey ("I;16", "I"): L would clip everything above 255 to white
-                grey = np.clip(np.asarray(img, dtype=np.float32) / 65535, 0.0, 1.0)
+                wide = np.asarray(img, dtype=np.float64)
+                grey = np.clip(np.rint(wide / 257), 0, 255).astype(np.uint8)
             else:
-                grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
+                grey = np.asarray(img.convert("L"), dtype=np.uint8)
     except Image.DecompressionBombError as exc:  # Pillow refuses over 2 x its own limit while opening
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
         raise _too_large(path, int(claimed.group(1)) if claimed else None) from exc
@@ -179,28 +180,211 @@ def load_image(path: str | Path) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - damaged files make Pillow raise OSError, SyntaxError, struct.error...
         raise EdgeInputError(f"{path}: not a readable PNG/JPEG image ({_one_line(exc)})") from exc
     if grey.ndim != 2 or grey.size == 0:
-        raise EdgeInputError(f"{path}: empty image")
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    if background > 0.5:  # dark garment on a light background: invert to Fashion-MNIST's light-on-black
-        grey, background = 1.0 - grey, 1.0 - background
-    if background < 1.0:
-        grey = np.clip((grey - background) / (1.0 - background), 0.0, 1.0)
-    rows = np.flatnonzero((grey > GARMENT_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((grey > GARMENT_THRESHOLD).any(axis=0))
-    if rows.size == 0:
-        raise EdgeInputError(
-            f"{path}: no garment found: the image is uniform (expected an object on a plain background)"
-        )
-    crop = grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    height, width = crop.shape
-    scale = IMAGE_SIDE / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    small = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((new_w, new_h), Image.Resampling.LANCZOS)
-    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+        raise EdgeInputError(f"{path}: empty image (0 pixels)")
+    try:
+        return garment_input(grey).astype(np.float32) / 255
+    except NoGarmentError as exc:
+        raise EdgeInputError(f"{path}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A photo -> the garment as Fashion-MNIST shows it. Integers wherever possible and float64 in a fixed order
+# elsewhere, so export/web/preprocess.js reproduces every step to the pixel (docs/photos.md explains the steps).
+# ----------------------------------------------------------------------------------------------------------------
+
+WORK_SIDE = 256  # the garment is found on the photo shrunk to at most this many pixels a side
+BORDER_DEPTH = 2  # rows/columns at each edge that sample the background
+MIN_CONTRAST = 16  # grey levels: a smoothed difference from the background at or below this is background
+KEEP_DIVISOR = 4  # parts at least 1/4 of the largest part's area belong to the garment too (a second object less)
+
+
+class NoGarmentError(ValueError):
+    """The photo holds nothing that stands out from its background."""
+
+
+def garment_input(grey: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey photo -> (28, 28) uint8: the garment light on black, filling the frame as in the data set.
+
+    1. Shrink to ``WORK_SIDE`` (Pillow's BOX filter). 2. Model the background from the border: running medians
+    along each edge, joined across the image by a Coons patch, so a lighting gradient is background too.
+    3. The difference from it, smoothed (5 x 5 mean), thresholded at Otsu's level (at least ``MIN_CONTRAST``).
+    4. Opening drops specks (noise, texture), closing joins a garment's parts; the largest connected part and any
+    at least 1/``KEEP_DIVISOR`` of it are the garment, its holes filled. 5. Polarity from the garment's pixels
+    (mostly darker than the background: a dark garment on a light ground, inverted). 6. Crop to the garment,
+    stretch its 99th-percentile level to 255, resize the longest side to 28 (LANCZOS), centre, stretch the
+    maximum to 255: the data set's garments fill the frame's longest side and reach 255.
+    """
+    Image, _ = _require_pillow()
+    work = _shrink(grey, Image).astype(np.int64)
+    height, width = work.shape
+    diff = work - _background(work)  # float64: > 0 where lighter than the background
+    strength = _box_mean(np.rint(np.abs(diff)).astype(np.int64), 2)
+    if int(strength.max()) <= MIN_CONTRAST:
+        raise NoGarmentError("no garment found: the image is uniform (expected an object on a plain background)")
+    mask = _dilate(_erode(_hysteresis(strength), 1), 1)
+    close = max(1, max(height, width) // 64)
+    mask = _erode(_dilate(mask, close), close)
+    mask = _fill_holes(_largest_parts(mask))
+    if not mask.any():
+        raise NoGarmentError("no garment found: nothing stands out from the background but specks")
+    darker, lighter = int((diff[mask] < 0).sum()), int((diff[mask] > 0).sum())
+    signed = -diff if darker > lighter else diff
+    level = np.rint(np.maximum(signed, 0.0)).astype(np.int64)
+    level[~_dilate(mask, 1)] = 0
+    ranked = np.sort(level[mask])
+    reference = int(ranked[int(0.99 * (len(ranked) - 1))])
+    if reference == 0:
+        raise NoGarmentError("no garment found: the object found is no darker or lighter than its background")
+    seen = level * 8 > reference  # the box: what a viewer sees of the garment, not the edge's JPEG ringing
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    crop = level[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    crop = np.minimum(255, (crop * 510 + reference) // (2 * reference)).astype(np.uint8)
+    crop_h, crop_w = crop.shape
+    scale = IMAGE_SIDE / max(crop_h, crop_w)
+    new_w, new_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
+    small = np.asarray(Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.LANCZOS), dtype=np.int64)
+    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.int64)
     top, left = (IMAGE_SIDE - new_h) // 2, (IMAGE_SIDE - new_w) // 2
-    out[top : top + new_h, left : left + new_w] = np.asarray(small, dtype=np.float32) / 255
-    return out
+    out[top : top + new_h, left : left + new_w] = small
+    peak = int(out.max())
+    if peak == 0:
+        raise NoGarmentError("no garment found: the object found is too faint")
+    return np.minimum(255, (out * 510 + peak) // (2 * peak)).astype(np.uint8)
+
+
+def _shrink(grey: np.ndarray, Image) -> np.ndarray:  # noqa: N803 - Pillow's module, passed in
+    height, width = grey.shape
+    if max(height, width) <= WORK_SIDE:
+        return grey
+    scale = WORK_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BOX))
+
+
+def _running_median(strip: np.ndarray, half: int) -> np.ndarray:
+    """(depth, n) -> (n,) float64: the median of columns i - half .. i + half (cut at the ends) of every i."""
+    n = strip.shape[1]
+    return np.array([np.median(strip[:, max(0, i - half) : i + half + 1]) for i in range(n)])
+
+
+def _background(work: np.ndarray) -> np.ndarray:
+    """The background's grey level at every pixel: a Coons patch through running medians of the four edges."""
+    height, width = work.shape
+    depth = min(BORDER_DEPTH, height, width)
+    top = _running_median(work[:depth], max(1, width // 16))
+    bottom = _running_median(work[height - depth :], max(1, width // 16))
+    left = _running_median(work[:, :depth].T, max(1, height // 16))
+    right = _running_median(work[:, width - depth :].T, max(1, height // 16))
+    u = (np.arange(width) / max(1, width - 1))[None, :]
+    v = (np.arange(height) / max(1, height - 1))[:, None]
+    c00, c10 = (top[0] + left[0]) / 2, (top[-1] + right[0]) / 2
+    c01, c11 = (bottom[0] + left[-1]) / 2, (bottom[-1] + right[-1]) / 2
+    across = (1 - v) * top[None, :] + v * bottom[None, :]
+    down = (1 - u) * left[:, None] + u * right[:, None]
+    corners = (1 - u) * (1 - v) * c00 + u * (1 - v) * c10 + (1 - u) * v * c01 + u * v * c11
+    return across + down - corners
+
+
+def _box_sum(a: np.ndarray, radius: int) -> np.ndarray:
+    """The sum over each pixel's (2r + 1)^2 window, zero outside the image (integers: exact)."""
+    k = 2 * radius + 1
+    padded = np.pad(a.astype(np.int64), ((radius + 1, radius), (radius + 1, radius)))
+    c = padded.cumsum(0).cumsum(1)
+    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+
+
+def _box_mean(a: np.ndarray, radius: int) -> np.ndarray:
+    total, count = _box_sum(a, radius), _box_sum(np.ones_like(a), radius)
+    return (2 * total + count) // (2 * count)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    return _box_sum(mask, radius) > 0
+
+
+def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    return _box_sum(mask, radius) == (2 * radius + 1) ** 2
+
+
+def _hysteresis(strength: np.ndarray) -> np.ndarray:
+    """Pixels above Otsu's level, grown into every connected pixel above the border's own level (its faint parts).
+
+    The border's level is its 99th percentile plus a margin: texture and noise stay out, while a light garment
+    part against a light ground joins the dark part that Otsu's level found.
+    """
+    high = max(_otsu(strength), MIN_CONTRAST)
+    band = max(1, BORDER_DEPTH)
+    edge = np.concatenate([strength[:band].ravel(), strength[-band:].ravel(), strength[:, :band].ravel(),
+                           strength[:, -band:].ravel()])
+    ranked = np.sort(edge)
+    low = min(high, max(MIN_CONTRAST, int(ranked[int(0.99 * (len(ranked) - 1))]) + MIN_CONTRAST // 2))
+    labels, _ = _label(strength > low, diagonal=True)
+    seeded = np.zeros(labels.max() + 1, dtype=bool)
+    seeded[labels[strength > high]] = True
+    seeded[0] = False
+    return seeded[labels]
+
+
+def _otsu(values: np.ndarray) -> int:
+    """Otsu's threshold of integer levels 0..255: the level t that best splits them into <= t and > t."""
+    hist = np.bincount(values.ravel(), minlength=256)[:256].astype(np.float64)
+    w0 = np.cumsum(hist)
+    s0 = np.cumsum(hist * np.arange(256.0))
+    w1, s1 = w0[-1] - w0, s0[-1] - s0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = s0 / w0 - s1 / w1
+        between = (w0 * w1) * (gap * gap)
+    between[(w0 == 0) | (w1 == 0)] = -1.0
+    return int(np.argmax(between))
+
+
+def _label(mask: np.ndarray, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Connected parts of a boolean mask (8-connected if ``diagonal``, else 4): (labels, area per label)."""
+    parent: list[int] = []
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    reach = 1 if diagonal else 0
+    runs, previous = [], []
+    for y, row in enumerate(mask):
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], row.astype(np.int8), [0]))))
+        current = []
+        for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            label = len(parent)
+            parent.append(label)
+            for p_start, p_end, p_label in previous:
+                if p_start < end + reach and p_end + reach > start:
+                    a, b = root(label), root(p_label)
+                    parent[max(a, b)] = min(a, b)
+            current.append((start, end, label))
+            runs.append((y, start, end, label))
+        previous = current
+    labels = np.zeros(mask.shape, dtype=np.int64)
+    roots = [root(i) for i in range(len(parent))]
+    for y, start, end, label in runs:
+        labels[y, start:end] = roots[label] + 1
+    return labels, np.bincount(labels.ravel(), minlength=len(parent) + 1)
+
+
+def _largest_parts(mask: np.ndarray) -> np.ndarray:
+    labels, areas = _label(mask, diagonal=True)
+    areas[0] = 0
+    if areas.max() == 0:
+        return mask
+    keep = areas * KEEP_DIVISOR >= areas.max()
+    keep[0] = False
+    return keep[labels]
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every background region that does not reach the image's edge filled (4-connected)."""
+    labels, _ = _label(~mask, diagonal=False)
+    outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return mask | ~np.isin(labels, outside)
 
 
 def _images_from_array(array: np.ndarray, name: str) -> np.ndarray:

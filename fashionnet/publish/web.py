@@ -41,7 +41,7 @@ def sample_indices(labels: np.ndarray, per_class: int = SAMPLES_PER_CLASS) -> np
 
 def kit_manifest(report: dict, images: np.ndarray, labels: np.ndarray) -> dict:
     """kit.json: ``report`` is the export's parity report, ``images`` (N, 28, 28) uint8 test images."""
-    from fashionnet_edge import CLASS_NAMES
+    from fashionnet_edge import CLASS_NAMES, NOT_SURE_BELOW
 
     models = []
     for name, entry in report["artifacts"].items():
@@ -62,6 +62,7 @@ def kit_manifest(report: dict, images: np.ndarray, labels: np.ndarray) -> dict:
     return {
         "format": KIT_FORMAT,
         "class_names": list(CLASS_NAMES),
+        "not_sure_below": NOT_SURE_BELOW,  # the page says "not sure" below this top probability, as the kit does
         "models": models,
         "samples": {
             "source": "Fashion-MNIST test set (t10k), the first images of each class",
