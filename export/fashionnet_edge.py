@@ -151,7 +151,7 @@ def _too_large(path, pixels: int | None) -> EdgeInputError:
 def load_image(path: str | Path) -> np.ndarray:
     """A PNG/JPEG photo or drawing -> (28, 28) float32 in [0, 1], converted the way Fashion-MNIST was made.
 
-    Decoded (EXIF orientation applied, transparency over white) to 8-bit grey, then ``garment_input`` finds the
+    Decoded (EXIF orientation applied, transparency over white) to 8-bit RGB, then ``garment_input`` finds the
     garment and makes the model's input: see there.
     """
     path = Path(path)
@@ -169,9 +169,9 @@ def load_image(path: str | Path) -> np.ndarray:
                 img = Image.alpha_composite(canvas, rgba)
             if img.mode.startswith("I"):  # 16-bit grey ("I;16", "I"): L would clip everything above 255 to white
                 wide = np.asarray(img, dtype=np.float64)
-                grey = np.clip(np.rint(wide / 257), 0, 255).astype(np.uint8)
+                rgb = np.clip(np.rint(wide / 257), 0, 255).astype(np.uint8)
             else:
-                grey = np.asarray(img.convert("L"), dtype=np.uint8)
+                rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
     except Image.DecompressionBombError as exc:  # Pillow refuses over 2 x its own limit while opening
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
         raise _too_large(path, int(claimed.group(1)) if claimed else None) from exc
@@ -179,10 +179,10 @@ def load_image(path: str | Path) -> np.ndarray:
         raise
     except Exception as exc:  # noqa: BLE001 - damaged files make Pillow raise OSError, SyntaxError, struct.error...
         raise EdgeInputError(f"{path}: not a readable PNG/JPEG image ({_one_line(exc)})") from exc
-    if grey.ndim != 2 or grey.size == 0:
+    if rgb.size == 0:
         raise EdgeInputError(f"{path}: empty image (0 pixels)")
     try:
-        return garment_input(grey).astype(np.float32) / 255
+        return garment_input(rgb).astype(np.float32) / 255
     except NoGarmentError as exc:
         raise EdgeInputError(f"{path}: {exc}") from None
 
@@ -194,7 +194,7 @@ def load_image(path: str | Path) -> np.ndarray:
 
 WORK_SIDE = 256  # the garment is found on the photo shrunk to at most this many pixels a side
 BORDER_DEPTH = 2  # rows/columns at each edge that sample the background
-MIN_CONTRAST = 16  # grey levels: a smoothed difference from the background at or below this is background
+MIN_CONTRAST = 16  # levels of 255: a smoothed distance from the background at or below this is background
 KEEP_DIVISOR = 4  # parts at least 1/4 of the largest part's area belong to the garment too (a second object less)
 
 
@@ -202,23 +202,30 @@ class NoGarmentError(ValueError):
     """The photo holds nothing that stands out from its background."""
 
 
-def garment_input(grey: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 grey photo -> (28, 28) uint8: the garment light on black, filling the frame as in the data set.
+def garment_input(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) or (H, W) uint8 photo -> (28, 28) uint8: the garment light on black, filling the frame as in the
+    data set.
 
-    1. Shrink to ``WORK_SIDE`` (Pillow's BOX filter). 2. Model the background from the border: running medians
-    along each edge, joined across the image by a Coons patch, so a lighting gradient is background too.
-    3. The difference from it, smoothed (5 x 5 mean), thresholded at Otsu's level (at least ``MIN_CONTRAST``).
-    4. Opening drops specks (noise, texture), closing joins a garment's parts; the largest connected part and any
-    at least 1/``KEEP_DIVISOR`` of it are the garment, its holes filled. 5. Polarity from the garment's pixels
-    (mostly darker than the background: a dark garment on a light ground, inverted). 6. Crop to the garment,
-    stretch its 99th-percentile level to 255, resize the longest side to 28 (LANCZOS), centre, stretch the
-    maximum to 255: the data set's garments fill the frame's longest side and reach 255.
+    1. Shrink to ``WORK_SIDE`` (Pillow's BOX filter). 2. Model the background of each colour channel from the
+    border: running medians along each edge, joined across the image by a Coons patch, so a lighting gradient is
+    background too. 3. Each pixel's distance from the background: the largest channel difference, so a garment
+    differs by colour even where its grey matches (and dark-on-light and light-on-dark come out alike).
+    4. That distance smoothed (5 x 5 mean), Otsu's level grown into the faint parts (``_hysteresis``); opening
+    drops specks (noise, texture), closing joins a garment's parts; the largest connected part and any at least
+    1/``KEEP_DIVISOR`` of it are the garment, its holes filled. 5. Crop to the garment, stretch its
+    99th-percentile distance to 255, resize the longest side to 28 (LANCZOS), centre, stretch the maximum to 255:
+    the data set's garments fill the frame's longest side and reach 255.
     """
     Image, _ = _require_pillow()
-    work = _shrink(grey, Image).astype(np.int64)
-    height, width = work.shape
-    diff = work - _background(work)  # float64: > 0 where lighter than the background
-    strength = _box_mean(np.rint(np.abs(diff)).astype(np.int64), 2)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    work = _shrink(rgb, Image).astype(np.int64)
+    height, width = work.shape[:2]
+    distance = np.zeros((height, width), dtype=np.int64)
+    for c in range(3):
+        diff = work[..., c] - _background(work[..., c])
+        distance = np.maximum(distance, np.rint(np.abs(diff)).astype(np.int64))
+    strength = _box_mean(distance, 2)
     if int(strength.max()) <= MIN_CONTRAST:
         raise NoGarmentError("no garment found: the image is uniform (expected an object on a plain background)")
     mask = _dilate(_erode(_hysteresis(strength), 1), 1)
@@ -227,9 +234,7 @@ def garment_input(grey: np.ndarray) -> np.ndarray:
     mask = _fill_holes(_largest_parts(mask))
     if not mask.any():
         raise NoGarmentError("no garment found: nothing stands out from the background but specks")
-    darker, lighter = int((diff[mask] < 0).sum()), int((diff[mask] > 0).sum())
-    signed = -diff if darker > lighter else diff
-    level = np.rint(np.maximum(signed, 0.0)).astype(np.int64)
+    level = distance.copy()
     level[~_dilate(mask, 1)] = 0
     ranked = np.sort(level[mask])
     reference = int(ranked[int(0.99 * (len(ranked) - 1))])
@@ -252,23 +257,31 @@ def garment_input(grey: np.ndarray) -> np.ndarray:
     return np.minimum(255, (out * 510 + peak) // (2 * peak)).astype(np.uint8)
 
 
-def _shrink(grey: np.ndarray, Image) -> np.ndarray:  # noqa: N803 - Pillow's module, passed in
-    height, width = grey.shape
+def _shrink(rgb: np.ndarray, Image) -> np.ndarray:  # noqa: N803 - Pillow's module, passed in
+    height, width = rgb.shape[:2]
     if max(height, width) <= WORK_SIDE:
-        return grey
+        return rgb
     scale = WORK_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BOX))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
 
 
 def _running_median(strip: np.ndarray, half: int) -> np.ndarray:
     """(depth, n) -> (n,) float64: the median of columns i - half .. i + half (cut at the ends) of every i."""
-    n = strip.shape[1]
-    return np.array([np.median(strip[:, max(0, i - half) : i + half + 1]) for i in range(n)])
+    n, k = strip.shape[1], 2 * half + 1
+    out = np.empty(n)
+    ends = range(n)
+    if n >= k:  # the full windows at once; only the cut ones at the ends one by one
+        windows = np.lib.stride_tricks.sliding_window_view(strip, k, axis=1).transpose(1, 0, 2)
+        out[half : n - half] = np.median(windows.reshape(n - k + 1, -1), axis=1)
+        ends = [*range(half), *range(n - half, n)]
+    for i in ends:
+        out[i] = np.median(strip[:, max(0, i - half) : i + half + 1])
+    return out
 
 
 def _background(work: np.ndarray) -> np.ndarray:
-    """The background's grey level at every pixel: a Coons patch through running medians of the four edges."""
+    """One channel's background level at every pixel: a Coons patch through running medians of the four edges."""
     height, width = work.shape
     depth = min(BORDER_DEPTH, height, width)
     top = _running_median(work[:depth], max(1, width // 16))
@@ -447,7 +460,8 @@ def _load_npy(path: Path) -> np.ndarray:
 def _load_one(path: Path) -> tuple[np.ndarray, bool]:
     """(images, is_single_image) for one input file."""
     suffix = path.suffix.lower()
-    _check_regular_file(path)
+    if _check_regular_file(path) == 0:
+        raise EdgeInputError(f"{path}: empty file (0 bytes)")
     if suffix == ".npy":
         return _load_npy(path), False
     if suffix in IMAGE_SUFFIXES:
@@ -840,9 +854,10 @@ def format_predictions(
     """The output of this kit's command line and of `fashionnet predict`: one format, defined only here.
 
     Text: one line per image, INPUT<TAB>Class 0.9876[, Class2 0.0100 ...], the K most likely classes with 4
-    decimals. JSON: one document {"model": FILE NAME, "predictions": [{"input", "label", "index", "probability",
-    "top": [{"label", "index", "probability"}, ... K], "probabilities": [10 floats]}, ...]}, floats rounded to 6
-    decimals. Ties rank the lower class index first.
+    decimals; when the top probability is below NOT_SURE_BELOW, INPUT<TAB>not sure: Class 0.4100, Class2 0.3800
+    (at least two classes). JSON: one document {"model": FILE NAME, "not_sure_below": float, "predictions":
+    [{"input", "label", "index", "probability", "sure", "top": [{"label", "index", "probability"}, ... K],
+    "probabilities": [10 floats]}, ...]}, floats rounded to 6 decimals. Ties rank the lower class index first.
     """
     probs = np.asarray(probs)
     if probs.shape != (len(names), len(CLASS_NAMES)):
@@ -851,20 +866,27 @@ def format_predictions(
         )
     if not 1 <= top <= len(CLASS_NAMES):
         raise ValueError(f"top must be from 1 to {len(CLASS_NAMES)}, found {top}")
-    ranking = np.argsort(-probs, axis=1, kind="stable")[:, :top].tolist()
+    order = np.argsort(-probs, axis=1, kind="stable")
+    ranking = order[:, :top].tolist()
     rows = probs.tolist()  # Python floats: float32 -> float64 is exact, so rounding sees the model's values
+    sure = [row[best[0]] >= NOT_SURE_BELOW for row, best in zip(rows, ranking, strict=True)]
     if not as_json:
-        return "".join(
-            name + "\t" + ", ".join(f"{CLASS_NAMES[j]} {row[j]:.4f}" for j in best) + "\n"
-            for name, row, best in zip(names, rows, ranking, strict=True)
-        )
+        lines = []
+        for name, row, best, confident, full in zip(names, rows, ranking, sure, order.tolist(), strict=True):
+            shown = best if confident else full[: max(top, 2)]
+            classes = ", ".join(f"{CLASS_NAMES[j]} {row[j]:.4f}" for j in shown)
+            lines.append(f"{name}\t{'' if confident else 'not sure: '}{classes}\n")
+        return "".join(lines)
     import json
 
     predictions = []
-    for name, row, best in zip(names, rows, ranking, strict=True):
+    for name, row, best, confident in zip(names, rows, ranking, sure, strict=True):
         ranked = [{"label": CLASS_NAMES[j], "index": j, "probability": round(row[j], 6)} for j in best]
-        predictions.append({"input": name, **ranked[0], "top": ranked, "probabilities": [round(p, 6) for p in row]})
-    return json.dumps({"model": Path(model).name, "predictions": predictions}) + "\n"
+        predictions.append(
+            {"input": name, **ranked[0], "sure": confident, "top": ranked, "probabilities": [round(p, 6) for p in row]}
+        )
+    document = {"model": Path(model).name, "not_sure_below": NOT_SURE_BELOW, "predictions": predictions}
+    return json.dumps(document) + "\n"
 
 
 def print_predictions(

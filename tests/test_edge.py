@@ -166,24 +166,29 @@ def test_edge_kit_imports_only_numpy_and_onnxruntime():
 
 # --- the output format, shared with `fashionnet predict` ---------------------------------------------------------
 
-JSON_KEYS = ["input", "label", "index", "probability", "top", "probabilities"]
+JSON_KEYS = ["input", "label", "index", "probability", "sure", "top", "probabilities"]
 
 
 def check_text(text: str, names: list[str], top: int, probs: np.ndarray | None = None) -> list[list[int]]:
-    """Every line INPUT<TAB>Class 0.1234[, ...]: K distinct classes, most likely first, 4 decimals; their indices."""
+    """Every line INPUT<TAB>Class 0.1234[, ...]: K distinct classes, most likely first, 4 decimals; their indices.
+
+    Below NOT_SURE_BELOW the classes follow "not sure: " and are at least two."""
     lines = text.splitlines()
     assert text.endswith("\n") and len(lines) == len(names)
     ranked = []
     for i, (line, name) in enumerate(zip(lines, names, strict=True)):
         shown, classes = line.split("\t")
         assert shown == name
-        pairs = [item.rsplit(" ", 1) for item in classes.split(", ")]
-        assert len(pairs) == top and all(re.fullmatch(r"[01]\.\d{4}", value) for _, value in pairs), line
+        unsure = classes.startswith("not sure: ")
+        pairs = [item.rsplit(" ", 1) for item in classes.removeprefix("not sure: ").split(", ")]
+        count = max(top, 2) if unsure else top
+        assert len(pairs) == count and all(re.fullmatch(r"[01]\.\d{4}", value) for _, value in pairs), line
         indices = [edge.CLASS_NAMES.index(label) for label, _ in pairs]
         values = [float(value) for _, value in pairs]
-        assert len(set(indices)) == top and values == sorted(values, reverse=True)
+        assert len(set(indices)) == count and values == sorted(values, reverse=True)
         if probs is not None:
-            assert indices == list(np.argsort(-probs[i], kind="stable")[:top])
+            assert unsure == (probs[i].max() < edge.NOT_SURE_BELOW), line
+            assert indices == list(np.argsort(-probs[i], kind="stable")[:count])
             np.testing.assert_allclose(values, probs[i, indices], atol=5e-5 + 1e-9)
         ranked.append(indices)
     return ranked
@@ -193,13 +198,15 @@ def check_json(text: str, model_name: str, names: list[str], top: int, probs: np
     """The one JSON document: keys in order, top-1 fields = top[0], floats rounded to 6 decimals; the predictions."""
     assert text.endswith("\n") and len(text.splitlines()) == 1
     document = json.loads(text)
-    assert list(document) == ["model", "predictions"] and document["model"] == model_name
+    assert list(document) == ["model", "not_sure_below", "predictions"] and document["model"] == model_name
+    assert document["not_sure_below"] == edge.NOT_SURE_BELOW
     predictions = document["predictions"]
     assert [p["input"] for p in predictions] == names
     for i, p in enumerate(predictions):
         assert list(p) == JSON_KEYS and len(p["probabilities"]) == len(edge.CLASS_NAMES) and len(p["top"]) == top
         assert all(round(v, 6) == v for v in p["probabilities"]) and abs(sum(p["probabilities"]) - 1) < 1e-4
         assert p["top"][0] == {"label": p["label"], "index": p["index"], "probability": p["probability"]}
+        assert p["sure"] is (p["probability"] >= edge.NOT_SURE_BELOW)
         for entry in p["top"]:
             assert list(entry) == ["label", "index", "probability"]
             assert entry["label"] == edge.CLASS_NAMES[entry["index"]]
@@ -224,7 +231,7 @@ def test_format_text_and_json(top):
     probs = _random_probs(7)
     names = ["shirt.png"] + [f"x.npy[{i}]" for i in range(6)]
     ranked = check_text(format_predictions(probs, names, "model.onnx", top=top), names, top, probs)
-    assert ranked[1] == list(range(top))  # all equal: class order
+    assert ranked[1] == list(range(max(top, 2)))  # all equal: class order, and not sure
     predictions = check_json(
         format_predictions(probs, names, "/somewhere/model.int8.onnx", top=top, as_json=True),
         "model.int8.onnx",
@@ -233,6 +240,32 @@ def test_format_text_and_json(top):
         probs,
     )
     assert [p["index"] for p in predictions] == [r[0] for r in ranked]
+
+
+def test_a_low_top_probability_says_not_sure_with_the_two_likeliest():
+    probs = np.zeros((3, len(edge.CLASS_NAMES)), np.float32)
+    probs[0, [7, 5]] = 0.41, 0.38  # Sneaker 41 %, Sandal 38 %: not sure
+    probs[0, 9] = 0.21
+    probs[1, 2] = 1.0  # sure
+    probs[2, [4, 6]] = edge.NOT_SURE_BELOW, 1 - edge.NOT_SURE_BELOW  # at the threshold: sure
+    text = format_predictions(probs, ["a.jpg", "b.jpg", "c.jpg"], "model.onnx")
+    assert text.splitlines() == [
+        "a.jpg\tnot sure: Sneaker 0.4100, Sandal 0.3800",
+        "b.jpg\tPullover 1.0000",
+        f"c.jpg\tCoat {edge.NOT_SURE_BELOW:.4f}",
+    ]
+    assert format_predictions(probs[:1], ["a.jpg"], "model.onnx", top=3).endswith("Ankle boot 0.2100\n")
+    document = json.loads(format_predictions(probs, ["a.jpg", "b.jpg", "c.jpg"], "m.onnx", as_json=True))
+    assert [p["sure"] for p in document["predictions"]] == [False, True, True]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".npy", ".gz", ""])
+def test_an_empty_file_says_empty(tmp_path, suffix):
+    path = tmp_path / f"photo{suffix}"
+    path.write_bytes(b"")
+    with pytest.raises(EdgeInputError) as info:
+        load_inputs([path])
+    assert str(info.value) == f"{path}: empty file (0 bytes)"
 
 
 def test_format_rejects_mismatched_probabilities_and_top():

@@ -70,3 +70,16 @@ def test_environment_line_lists_versions_and_skips_nested_entries(run_folder):
         else:
             assert f"{key} {value}" in line
     assert "{" not in line
+
+
+@pytest.mark.parametrize("epochs", [2, 3, 7, 35])
+def test_history_plots_count_epochs_in_whole_numbers(epochs):
+    from fashionnet.evaluation.plots import history_figure, plt
+
+    curve = list(np.linspace(0.8, 0.9, epochs))
+    fig = history_figure({"accuracy": curve, "val_accuracy": curve}, "accuracy")
+    axis = fig.axes[0]
+    low, high = axis.get_xlim()
+    ticks = [t for t in axis.get_xticks() if low <= t <= high]
+    plt.close(fig)
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
