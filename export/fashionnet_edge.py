@@ -228,7 +228,7 @@ def garment_input(rgb: np.ndarray) -> np.ndarray:
     strength = _box_mean(distance, 2)
     if int(strength.max()) <= MIN_CONTRAST:
         raise NoGarmentError("no garment found: the image is uniform (expected an object on a plain background)")
-    mask = _dilate(_erode(_hysteresis(strength), 1), 1)
+    mask = _hysteresis(strength)
     close = max(1, max(height, width) // 64)
     mask = _erode(_dilate(mask, close), close)
     mask = _fill_holes(_largest_parts(mask))
@@ -327,8 +327,9 @@ def _hysteresis(strength: np.ndarray) -> np.ndarray:
     """
     high = max(_otsu(strength), MIN_CONTRAST)
     band = max(1, BORDER_DEPTH)
-    edge = np.concatenate([strength[:band].ravel(), strength[-band:].ravel(), strength[:, :band].ravel(),
-                           strength[:, -band:].ravel()])
+    edge = np.concatenate(
+        [strength[:band].ravel(), strength[-band:].ravel(), strength[:, :band].ravel(), strength[:, -band:].ravel()]
+    )
     ranked = np.sort(edge)
     low = min(high, max(MIN_CONTRAST, int(ranked[int(0.99 * (len(ranked) - 1))]) + MIN_CONTRAST // 2))
     labels, _ = _label(strength > low, diagonal=True)

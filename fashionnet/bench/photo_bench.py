@@ -171,7 +171,9 @@ def run(args) -> dict:
 
 def markdown(result: dict) -> str:
     page = "page_accuracy" in result
-    head = "| condition | photos | as given | Python kit | kit / given |" + (" page | page = kit pixels |" if page else "")
+    head = "| condition | photos | as given | Python kit | kit / given |" + (
+        " page | page = kit pixels |" if page else ""
+    )
     lines = [
         f"`{result['command']}` ({result['photos']} photos, seed {result['seed']}, model `{result['model']}`)",
         "",

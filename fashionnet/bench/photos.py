@@ -119,9 +119,10 @@ def make_photo(garment: np.ndarray, condition: str, rng: np.random.Generator) ->
     if condition == "second object":
         radius = int(side * rng.uniform(0.06, 0.1))
         yy, xx = np.mgrid[:height, :width]
-        for _ in range(100):  # a spot clear of the garment
+        clear = radius + int(0.12 * side)  # beside the garment, not touching it: a coin, a tag on the table
+        for _ in range(200):
             cy, cx = int(rng.integers(radius, height - radius)), int(rng.integers(radius, width - radius))
-            if not (top - radius < cy < top + a_h + radius and left - radius < cx < left + a_w + radius):
+            if not (top - clear < cy < top + a_h + clear and left - clear < cx < left + a_w + clear):
                 break
         disc = ((yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2).astype(np.float64)
         rgb += disc[..., None] * (rng.integers(0, 256, 3) - rgb) * 0.9
