@@ -90,9 +90,9 @@ def _npy_header(shape_text: str, descr: str = "|u1") -> bytes:
 
 # (name, bytes or a maker(tmp_path) -> path, the message's distinctive part)
 HOSTILE = [
-    ("zero.png", b"", "not a readable PNG/JPEG image"),
-    ("zero.npy", b"", "not a readable .npy array"),
-    ("zero.idx", b"", "unsupported input"),
+    ("zero.png", b"", "empty file (0 bytes)"),
+    ("zero.npy", b"", "empty file (0 bytes)"),
+    ("zero.idx", b"", "empty file (0 bytes)"),
     ("truncated.png", VALID["grey.png"][:60], "not a readable PNG/JPEG image"),
     ("truncated.jpg", VALID["rgb.jpg"][: len(VALID["rgb.jpg"]) // 2], "not a readable PNG/JPEG image"),
     ("truncated.idx.gz", VALID["images.idx.gz"][:-9], "corrupt or truncated gzip file"),
