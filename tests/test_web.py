@@ -17,6 +17,7 @@ import pytest
 from photos import PHOTO_KINDS, make_photos
 
 import fashionnet_edge
+from fashionnet.bench.photos import CONDITIONS, make_benchmark
 from fashionnet.publish.web import KIT_FORMAT, SAMPLES_PER_CLASS, kit_files, sample_indices
 
 PARITY_IMAGES = 500
@@ -24,6 +25,8 @@ FP32_TOLERANCE = 1e-5
 # int8: WebAssembly and x86 round the float parts differently, and an activation one quantization step apart
 # moves the output by a few steps of 1/255 (measured: 3.5e-2 at worst on 10,000 images of a 5-epoch model, docs/web.md)
 INT8_TOLERANCE = 0.05
+BENCHMARK_PER_CONDITION = 4  # 4 photos of each of the benchmark's 15 conditions
+BENCHMARK_MOST_ERRORS = 2  # photos of the benchmark where both kits find no garment (the same message)
 
 
 def test_sample_indices_take_the_first_of_each_class():
@@ -39,6 +42,7 @@ def test_export_writes_the_web_kit(exported, dataset):
     manifest = json.loads((kit / "kit.json").read_text())
     assert manifest["format"] == KIT_FORMAT
     assert manifest["class_names"] == list(fashionnet_edge.CLASS_NAMES)
+    assert manifest["not_sure_below"] == fashionnet_edge.NOT_SURE_BELOW
     models = {m["key"]: m for m in manifest["models"]}
     assert list(models) == ["fp32", "int8"]  # fp32 first: the page's default
     for key, name in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
@@ -147,25 +151,62 @@ def photos(dataset):
     return make_photos(dataset[1][0][100:200], per_kind=3)
 
 
+def python_input(path) -> np.ndarray | str:
+    """The Python kit's (28, 28) uint8 input for a photo file, or its error message without the path."""
+    try:
+        return np.round(fashionnet_edge.load_image(path) * 255).astype(np.uint8)
+    except fashionnet_edge.EdgeInputError as exc:
+        return str(exc).split(": ", 1)[1]  # the page names the file by its name
+
+
+def compare_preprocessing(kit_page, photos, folder) -> tuple[int, int, list[str]]:
+    """(photos with equal pixels, photos with the same error in both kits, differences): the page against the
+    Python kit on every photo."""
+    equal, errors, differences = 0, 0, []
+    for photo in photos:
+        path = folder / photo.name
+        path.write_bytes(photo.data)
+        python = python_input(path)
+        browser = kit_page.preprocess(photo.data, photo.name)
+        if isinstance(python, str) or isinstance(browser, str):
+            if isinstance(python, str) and browser == f"{photo.name}: {python}":
+                errors += 1
+            else:
+                said = [text if isinstance(text, str) else "pixels" for text in (python, browser)]
+                differences.append(f"{photo.name}: Python {said[0]}, page {said[1]}")
+        elif np.array_equal(browser, python):
+            equal += 1
+        else:
+            gap = int(np.abs(browser.astype(int) - python).max())
+            differences.append(f"{photo.name}: {int((browser != python).sum())} pixels differ, by {gap} at most")
+    return equal, errors, differences
+
+
 @pytest.mark.web
 def test_photo_preprocessing_equals_the_python_kit(kit_page, photos, tmp_path):
     """Every generated photo (PNG grey/RGB/RGBA/LA/palette, JPEG, EXIF-rotated JPEG) gives the same uint8 pixels."""
     assert {p.name.split("-", 1)[1] for p in photos} >= {f"{m}{'-exif' if o else ''}{s}" for s, m, _, o in PHOTO_KINDS}
-    compared = 0
-    for photo in photos:
-        path = tmp_path / photo.name
-        path.write_bytes(photo.data)
-        try:
-            python = np.round(fashionnet_edge.load_image(path) * 255).astype(np.uint8)
-        except fashionnet_edge.EdgeInputError as exc:
-            python = str(exc).split(": ", 1)[1]  # without the path: the page names the file by its name
-        browser = kit_page.preprocess(photo.data, photo.name)
-        if isinstance(python, str) or isinstance(browser, str):
-            assert browser == f"{photo.name}: {python}", photo.name
-            continue
-        np.testing.assert_array_equal(browser, python, err_msg=photo.name)
-        compared += 1
-    assert compared >= len(photos) - 3  # almost all photos have a garment to find
+    equal, errors, differences = compare_preprocessing(kit_page, photos, tmp_path)
+    assert differences == []
+    assert equal >= len(photos) - 3  # almost all photos have a garment to find
+    assert kit_page.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def benchmark_photos(dataset):
+    """The photo benchmark's photos (fashionnet/bench/photos.py), BENCHMARK_PER_CONDITION of each condition."""
+    test_images, test_labels = dataset[1]
+    return make_benchmark(test_images, test_labels, per_condition=BENCHMARK_PER_CONDITION)
+
+
+@pytest.mark.web
+def test_photo_preprocessing_equals_the_python_kit_on_the_photo_benchmark(kit_page, benchmark_photos, tmp_path):
+    """Textured, graded, noisy, rotated, EXIF-turned, shadowed photos and drawings: the same uint8 pixels, or the
+    same error, on every one."""
+    assert len(benchmark_photos) == BENCHMARK_PER_CONDITION * len(CONDITIONS)
+    equal, errors, differences = compare_preprocessing(kit_page, benchmark_photos, tmp_path)
+    assert differences == []
+    assert equal + errors == len(benchmark_photos) and errors <= BENCHMARK_MOST_ERRORS
     assert kit_page.console_errors == []
 
 
@@ -190,6 +231,9 @@ def test_an_uploaded_photo_shows_its_input_the_classes_and_the_latency(kit_page,
     )
     np.testing.assert_array_equal(np.asarray(shown).reshape(28, 28), grey_levels)
     assert page.locator("#photo-latency").inner_text().startswith("fp32 model: ")
+    sure = bool(expected.max() >= fashionnet_edge.NOT_SURE_BELOW)
+    assert page.locator("#photo-verdict").is_hidden() == sure
+    assert page.locator("#photo-result.not-sure").count() == (0 if sure else 1)
     assert kit_page.message() == "" and kit_page.console_errors == []
 
 
@@ -218,6 +262,54 @@ def test_a_dropped_photo_is_classified_like_an_uploaded_one(kit_page, served_exp
     assert kit_page.message() == "" and kit_page.console_errors == []
 
 
+def not_sure_text(probabilities: np.ndarray) -> str:
+    """The page's words for a top probability below NOT_SURE_BELOW: the two likeliest classes in whole percent."""
+    best = np.argsort(-probabilities, kind="stable")[:2]
+    return "not sure: " + ", ".join(
+        f"{fashionnet_edge.CLASS_NAMES[j]} {100 * float(probabilities[j]):.0f} %" for j in best
+    )
+
+
+@pytest.mark.web
+def test_a_photo_the_model_is_not_sure_of_says_so_above_the_bars(kit_page, served_export, benchmark_photos, tmp_path):
+    page = kit_page.page
+    assert page.evaluate("window.fashionnet.notSureBelow") == fashionnet_edge.NOT_SURE_BELOW
+    forced = np.zeros(10, np.float32)
+    forced[[7, 5, 9]] = 0.41, 0.38, 0.21
+    assert page.evaluate("(p) => window.fashionnet.verdict(p)", forced.tolist()) == {
+        "sure": False,
+        "text": "not sure: Sneaker 41 %, Sandal 38 %",
+    }
+    forced[[7, 5, 9]] = fashionnet_edge.NOT_SURE_BELOW, 1 - fashionnet_edge.NOT_SURE_BELOW, 0  # at it: sure
+    assert page.evaluate("(p) => window.fashionnet.verdict(p)", forced.tolist()) == {"sure": True, "text": ""}
+    # Photos of the benchmark the model is (not) sure of, by the Python kit's probabilities.
+    inputs = {}
+    for photo in benchmark_photos:
+        (tmp_path / photo.name).write_bytes(photo.data)
+        grey_levels = python_input(tmp_path / photo.name)
+        if not isinstance(grey_levels, str):
+            inputs[photo.name] = grey_levels
+    found = python_probabilities(served_export / "model.onnx", np.stack(list(inputs.values())))
+    probabilities = dict(zip(inputs, found, strict=True))
+    margin = 0.01  # clear of the threshold, where the browser's last float digits could tip it
+    unsure = next(n for n, p in probabilities.items() if p.max() < fashionnet_edge.NOT_SURE_BELOW - margin)
+    sure = next(n for n, p in probabilities.items() if p.max() >= fashionnet_edge.NOT_SURE_BELOW + margin)
+    result, words = page.locator("#photo-result"), page.locator("#photo-verdict")
+    for name in (unsure, sure, unsure):  # the cue comes, goes and comes back
+        page.evaluate("() => { document.getElementById('photo-result').hidden = true; }")
+        page.locator("#photo").set_input_files(str(tmp_path / name))
+        result.wait_for(state="visible")
+        if name == unsure:
+            assert words.is_visible() and words.inner_text() == not_sure_text(probabilities[name])
+            assert "not-sure" in result.get_attribute("class").split()
+            assert words.bounding_box()["y"] < page.locator("#photo-bars").bounding_box()["y"]  # above the bars
+        else:
+            assert words.is_hidden() and "not-sure" not in result.get_attribute("class").split()
+        best = int(np.argmax(probabilities[name]))
+        assert page.locator("#photo-bars li .label").first.inner_text() == fashionnet_edge.CLASS_NAMES[best]
+    assert kit_page.message() == "" and kit_page.console_errors == []
+
+
 @pytest.mark.web
 def test_the_samples_are_classified_as_python_classifies_them(kit_page, served_export):
     page = kit_page.page
@@ -238,7 +330,7 @@ def test_the_samples_are_classified_as_python_classifies_them(kit_page, served_e
     "name, data, message",
     [
         ("notes.png", b"these are not the pixels you are looking for", "notes.png: not a readable image"),
-        ("empty.jpg", b"", "empty.jpg: not a readable image"),
+        ("empty.jpg", b"", "empty.jpg: empty file (0 bytes)"),
         ("blank.png", None, "blank.png: no garment found"),
         ("huge.png", "png-header", "huge.png: image too large: 30000 x 30000 pixels, at most 40000000 allowed"),
         ("huge.jpg", "jpeg-header", "huge.jpg: image too large: 40000 x 20000 pixels, at most 40000000 allowed"),
@@ -263,11 +355,18 @@ def test_a_bad_photo_shows_a_message_not_an_error(kit_page, tmp_path, name, data
         path.write_bytes(bytes(raw))
     else:
         path.write_bytes(data)
-    kit_page.page.locator("#photo").set_input_files(str(path))
-    kit_page.page.wait_for_function("!document.getElementById('message').hidden")
-    assert kit_page.message().startswith(message)
-    assert kit_page.page.locator("#photo-result").is_hidden()
-    assert kit_page.console_errors == []
+    page = kit_page.page
+    page.evaluate("() => { document.getElementById('photo-error').hidden = true; }")  # the previous photo's
+    page.locator("#photo").set_input_files(str(path))
+    error = page.locator("#photo-error")
+    error.wait_for(state="visible")
+    assert error.inner_text().startswith(message) and "\n" not in error.inner_text()
+    # beside the drop zone: the element after it, just below it
+    assert page.locator("#drop + #photo-error").count() == 1
+    drop, shown = page.locator("#drop").bounding_box(), error.bounding_box()
+    assert 0 <= shown["y"] - (drop["y"] + drop["height"]) < 40
+    assert page.locator("#photo-result").is_hidden()
+    assert kit_page.message() == "" and kit_page.console_errors == []
 
 
 @pytest.mark.web
@@ -303,6 +402,27 @@ def test_a_model_that_does_not_load_shows_a_message(served_export, browser, tmp_
         assert kit.message().startswith(f"{kit.url.rsplit('/web/', 1)[0]}/model.int8.onnx: {message}")
         assert kit.page.locator("#classify-samples").is_disabled()
         assert kit.console_errors == []
+
+
+@pytest.mark.web
+def test_a_kit_without_onnxruntime_web_says_how_to_install_it(served_export, browser, tmp_path):
+    """No `npm ci` (or a deploy without node_modules/onnxruntime-web/dist/): the page says so, not "loading…"."""
+    from fashionnet.publish.browser import open_kit
+
+    copy = tmp_path / "export"
+    shutil.copytree(served_export, copy, symlinks=True)
+    (copy / "web" / "node_modules").unlink()  # the served kit's is a link to the test session's npm ci
+    with open_kit(copy, browser) as kit:
+        assert not kit.open()
+        assert kit.message() == (
+            "onnxruntime-web is missing (node_modules/onnxruntime-web/dist/ not found): "
+            'run "npm ci" in this folder (see README.md)'
+        )
+        assert kit.page.locator("#model-status").inner_text() == "fp32 model failed to load"
+        assert kit.page.locator("#ort-version").inner_text() == "(not installed)"
+        assert kit.page.locator("#classify-samples").is_disabled()
+        assert kit.errors == []  # no uncaught error: only the server's 404s for the missing file in the console
+        assert all("404" in text for text in kit.console_errors), kit.console_errors
 
 
 @pytest.mark.web

@@ -1,7 +1,7 @@
 // The page: choose a model, classify the bundled test images or a photo. window.fashionnet is its API for
 // scripts (the tests and `python -m fashionnet.web_bench` drive the page through it).
-import { Classifier, CLASS_COUNT, IMAGE_PIXELS, ORT_VERSION } from "./classifier.js";
-import { decodeImage, toModelInput } from "./preprocess.js";
+import { Classifier, CLASS_COUNT, IMAGE_PIXELS, ORT_VERSION, loadRuntime } from "./classifier.js";
+import { decodeImage, InputError, toModelInput } from "./preprocess.js";
 
 const $ = (id) => document.getElementById(id);
 const classifiers = new Map(); // model key -> Promise<Classifier>
@@ -11,6 +11,12 @@ let manifest = null; // Promise of the export's manifest.json (null when there i
 function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
+}
+
+/** A photo's error, shown under the drop zone where the photo went (the page's message line is far above). */
+function showPhotoError(text) {
+  $("photo-error").textContent = text;
+  $("photo-error").hidden = !text;
 }
 
 function fromBase64(text) {
@@ -71,6 +77,21 @@ function showBars(list, probabilities, count = 5) {
   );
 }
 
+/** Python's "{:.0f}" of 100 p: whole percent, halves to even. */
+function percent(p) {
+  const value = 100 * p, floor = Math.floor(value), diff = value - floor;
+  return diff > 0.5 || (diff === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+}
+
+/** The Python kit's "not sure" (fashionnet_edge.format_predictions) in whole percent: sure at or above kit.json's
+ * not_sure_below, else "not sure: A p %, B p %" naming the two most likely classes. */
+function verdict(probabilities) {
+  const [first, second] = ranked(probabilities);
+  const sure = first.probability >= kit.not_sure_below;
+  const text = sure ? "" : `not sure: ${first.label} ${percent(first.probability)} %, ${second.label} ${percent(second.probability)} %`;
+  return { sure, text };
+}
+
 /** Run `work`, timing it; errors become the page's message, never an uncaught error. */
 async function guarded(work) {
   try {
@@ -83,9 +104,17 @@ async function guarded(work) {
 }
 
 async function classifyPhoto(file) {
+  showPhotoError("");
   await guarded(async () => {
     $("photo-result").hidden = true;
-    const pixels = toModelInput(await decodeImage(file), file.name);
+    let pixels;
+    try {
+      pixels = toModelInput(await decodeImage(file), file.name);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      showPhotoError(error.message);
+      return;
+    }
     const model = await classifier(selectedModel());
     const started = performance.now();
     const probabilities = await model.predict(pixels, 1);
@@ -94,6 +123,10 @@ async function classifyPhoto(file) {
     if (original.src) URL.revokeObjectURL(original.src);
     original.src = URL.createObjectURL(file);
     drawGrey($("photo-input"), pixels);
+    const { sure, text } = verdict(probabilities);
+    $("photo-verdict").textContent = text;
+    $("photo-verdict").hidden = sure;
+    $("photo-result").classList.toggle("not-sure", !sure);
     showBars($("photo-bars"), probabilities);
     $("photo-latency").textContent = `${selectedModel()} model: ${elapsed.toFixed(2)} ms for this image`;
     $("photo-result").hidden = false;
@@ -168,7 +201,6 @@ async function showSelftest() {
 }
 
 function buildPage() {
-  $("ort-version").textContent = ORT_VERSION;
   $("models").replaceChildren(
     ...kit.models.map((m, i) => {
       const label = document.createElement("label");
@@ -226,12 +258,25 @@ async function start() {
   kit = await response.json();
   manifest = fetch("../manifest.json").then((r) => (r.ok ? r.json() : null), () => null);
   buildPage();
+  loadRuntime().then(
+    (version) => ($("ort-version").textContent = version),
+    () => ($("ort-version").textContent = "(not installed)"), // the model status and the message say why
+  );
   return loadSelected();
 }
 
 // The API for scripts: grey levels and file bytes travel as base64 strings, probabilities as plain arrays.
 window.fashionnet = {
-  ortVersion: ORT_VERSION,
+  /** onnxruntime-web's version, once loaded (null before, or when it is missing). */
+  get ortVersion() {
+    return ORT_VERSION;
+  },
+  /** kit.json's threshold: a photo whose top probability is below it is shown as "not sure". */
+  get notSureBelow() {
+    return kit ? kit.not_sure_below : null;
+  },
+  /** {sure, text}: what the page says of these 10 probabilities ("not sure: A p %, B p %" below notSureBelow). */
+  verdict: (probabilities) => verdict(probabilities),
   ready: start().catch((error) => {
     showMessage(error.message);
     return false;

@@ -1,17 +1,42 @@
 // An exported fashionnet ONNX model (fp32 or int8) on onnxruntime-web's WebAssembly backend.
-import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 
-// A relative wasmPaths makes onnxruntime-web report "no available backend": it must be an absolute URL.
-ort.env.wasm.wasmPaths = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
-// Threads need SharedArrayBuffer, which a plain static server (no COOP/COEP headers) does not give.
-ort.env.wasm.numThreads = 1;
-ort.env.logLevel = "error";
+// Where `npm ci` puts onnxruntime-web. Imported on first use, not statically: a missing runtime then becomes a
+// message on the page instead of a page stuck at "loading…".
+const RUNTIME_DIR = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
+const RUNTIME_MODULE = `${RUNTIME_DIR}ort.wasm.min.mjs`;
+export const RUNTIME_MISSING =
+  'onnxruntime-web is missing (node_modules/onnxruntime-web/dist/ not found): run "npm ci" in this folder (see README.md)';
 
-export const ORT_VERSION = ort.env.versions.web;
+let ort = null;
+let runtime = null; // Promise of onnxruntime-web's version, once the import is under way
+export let ORT_VERSION = null; // onnxruntime-web's version once it is loaded
+
 export const IMAGE_PIXELS = 28 * 28;
 export const CLASS_COUNT = 10;
 
 export class ModelError extends Error {}
+
+/** Import onnxruntime-web once; its version, or a ModelError saying it is missing and how to install it. */
+export function loadRuntime() {
+  runtime ??= import(RUNTIME_MODULE).then(
+    (module) => {
+      ort = module;
+      // A relative wasmPaths makes onnxruntime-web report "no available backend": it must be an absolute URL.
+      ort.env.wasm.wasmPaths = RUNTIME_DIR;
+      // Threads need SharedArrayBuffer, which a plain static server (no COOP/COEP headers) does not give.
+      ort.env.wasm.numThreads = 1;
+      ort.env.logLevel = "error";
+      ORT_VERSION = ort.env.versions.web;
+      return ORT_VERSION;
+    },
+    async (error) => {
+      // The import's error does not say why (a 404, a wrong MIME type, a syntax error): ask the server.
+      const found = await fetch(RUNTIME_MODULE, { method: "HEAD" }).then((r) => r.ok, () => false);
+      throw new ModelError(found ? `${RUNTIME_MODULE}: onnxruntime-web does not load (${firstLine(error)})` : RUNTIME_MISSING);
+    },
+  );
+  return runtime;
+}
 
 export class Classifier {
   constructor(session, url) {
@@ -24,6 +49,7 @@ export class Classifier {
   /** Fetch and load a model; a missing or unloadable file, another network's model, or bytes whose SHA-256 is
    * not `expectedSha256` (from the export's manifest.json) is a ModelError. */
   static async load(url, expectedSha256 = null) {
+    await loadRuntime();
     let response;
     try {
       response = await fetch(url);
