@@ -28,7 +28,7 @@ CLASS_NAMES = (
 )  # fmt: skip
 IMAGE_SIDE = 28
 # A top probability below this is shown as "not sure: A p, B p": chosen on the photo benchmark (docs/photos.md).
-NOT_SURE_BELOW = 0.6
+NOT_SURE_BELOW = 0.8
 
 # IDX type codes (third magic byte) -> numpy big-endian dtypes, from the IDX format description.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

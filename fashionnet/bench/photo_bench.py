@@ -58,8 +58,10 @@ def kit_inputs(kit, photos, folder: Path) -> tuple[np.ndarray, list[str | None]]
 
 def page_inputs(export_dir: Path, photos) -> tuple[np.ndarray, list[str | None], np.ndarray]:
     """The browser page's inputs, errors and fp32 probabilities for the photos (headless Chromium)."""
-    from fashionnet.publish.browser import BrowserError, open_kit
+    from fashionnet.publish.browser import BrowserError, install_runtime, open_kit
+    from fashionnet.publish.web import WEB_DIR_NAME
 
+    install_runtime(export_dir / WEB_DIR_NAME)  # `npm ci` in the kit, as its README says, unless done already
     pixels = np.zeros((len(photos), 28, 28), np.uint8)
     errors: list[str | None] = []
     with open_kit(export_dir) as page:
@@ -225,7 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     if args.per_condition < 1:
         parser.error("--per-condition must be at least 1")
-    result = run(args)
+    from fashionnet.publish.browser import BrowserError
+
+    try:
+        result = run(args)
+    except BrowserError as exc:
+        print(f"photo_bench: error: {exc} (--no-browser measures the Python kit alone)", file=sys.stderr)
+        return 1
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "photo_bench.json").write_text(json.dumps(result, indent=1) + "\n")
     text = markdown(result)

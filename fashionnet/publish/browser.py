@@ -212,7 +212,11 @@ def screenshot(export_dir: Path, photo: Path, out_png: Path, model: str = "fp32"
         kit.page.locator(f'input[value="{model}"]').check()
         kit.page.wait_for_function("document.getElementById('model-status').textContent.includes(' ready')")
         kit.page.locator("#photo").set_input_files(str(photo))
-        kit.page.locator("#photo-result").wait_for(state="visible")
+        kit.page.wait_for_function(
+            "!document.getElementById('photo-result').hidden || !document.getElementById('photo-error').hidden"
+        )
+        if kit.page.locator("#photo-error").is_visible():  # a bad photo's line sits under the drop zone
+            raise BrowserError(f"the page reported: {kit.page.locator('#photo-error').inner_text()}")
         kit.page.locator("#run-selftest").click()
         kit.page.wait_for_function("document.getElementById('selftest-result').textContent.startsWith('selftest')")
         kit.page.locator("#classify-samples").click()
