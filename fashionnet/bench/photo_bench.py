@@ -115,7 +115,8 @@ def run(args) -> dict:
 
     classifier = open_classifier(export_dir / "model.onnx")
     truth = np.array([p.label for p in photos])
-    given = classifier.predict(images[[p.index for p in photos]][..., None].astype(np.float32) / 255)
+    everything = classifier.predict(images[..., None].astype(np.float32) / 255)  # the whole test set as given
+    given = everything[[p.index for p in photos]]
     pixels, errors = kit_inputs(kit, photos, folder)
     kit_probs = classifier.predict(pixels[..., None].astype(np.float32) / 255)
     kit_right = (kit_probs.argmax(1) == truth) & np.array([e is None for e in errors])
@@ -163,6 +164,7 @@ def run(args) -> dict:
         "conditions": conditions,
         "not_sure_below": threshold,
         "not_sure": not_sure_table(kit_probs, kit_right),
+        "not_sure_test_set": not_sure_table(everything, everything.argmax(1) == labels),
         "seconds": round(time.perf_counter() - started, 1),
     }
     if page is not None:
@@ -199,17 +201,17 @@ def markdown(result: dict) -> str:
         total += f" {result['page_accuracy']:.3f} | {result['page_pixels_equal']}/{result['photos']} |"
     lines += [total, "", f"Photos only (no drawings): kit / given = {result['photos_kit_over_given']:.2f}.", ""]
     lines += [
-        "| not sure below | answers flagged | flagged that were wrong (precision) | wrong that were flagged (recall) "
-        "| accuracy of the rest |",
-        "|---|---|---|---|---|",
+        "| not sure below | photos flagged | flagged that were wrong (precision) | wrong that were flagged (recall) "
+        "| accuracy of the rest | test images flagged | precision | recall | accuracy of the rest |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in result["not_sure"]:
+    for row, test in zip(result["not_sure"], result["not_sure_test_set"], strict=True):
         mark = " (the kits')" if row["threshold"] == result["not_sure_below"] else ""
-        rest = "-" if row["sure_accuracy"] is None else f"{row['sure_accuracy']:.3f}"
-        lines.append(
-            f"| {row['threshold']:.2f}{mark} | {row['flagged']} | {row['precision']:.2f} | {row['recall']:.2f} "
-            f"| {rest} |"
-        )
+        cells = []
+        for r in (row, test):
+            rest = "-" if r["sure_accuracy"] is None else f"{r['sure_accuracy']:.3f}"
+            cells.append(f"{r['flagged']} | {r['precision']:.2f} | {r['recall']:.2f} | {rest}")
+        lines.append(f"| {row['threshold']:.2f}{mark} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
