@@ -180,7 +180,9 @@ def test_batch_norm_routes_through_torch_only_when_training(monkeypatch):
         fused = loss_and_gradients(training=True)
     assert calls == [(16, 28, 28, 32), (16, 14, 14, 72), (16, 255)]  # the three batch normalizations
     for a, b in zip(fused, reference, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)  # loss and every gradient: float32 rounding
+        # float32 rounding: a gradient sums many terms, so its error scales with the array's largest value (the
+        # summation order is the CPU's: an AMX Xeon misses atol=1e-6 by 2.2e-6 on one weight of 800)
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * float(np.abs(b).max()))
     for a, b in zip((np.asarray(v) for v in model.non_trainable_variables), after_keras, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # moving statistics updated as Keras updates them
     from keras.src.layers.normalization.batch_normalization import BatchNormalization
