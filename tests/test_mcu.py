@@ -3,10 +3,14 @@ needs measured, and a C array that is the model byte for byte."""
 
 from __future__ import annotations
 
+import base64
+import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +20,13 @@ from fashionnet.errors import ExportError, MissingDependencyError
 from fashionnet.publish.mcu import arena_constant, resolver_method
 
 MCU_IMAGES = 1000  # TFLite Micro's reference kernels take ~12 ms an image on the build machines
+REPO = Path(__file__).resolve().parents[1]
+THIRD_PARTY_ENV = "FASHIONNET_THIRD_PARTY"  # the folder holding tflite-micro/ and flatbuffers/
+BUILD_JOBS = 2
+SELFTEST_LINE = re.compile(
+    r"selftest model\.mcu\.tflite: PASS, top-1 as Keras on (\d+)/\1 images, max \|\u0394p\| \d\.\de[-+]\d\d "
+    r"not gated \(int8\), TensorFlow Lite Micro \(reference kernels, [^)]+\), .+"
+)
 
 DUMP = r"""
 #include <cstdio>
@@ -106,8 +117,11 @@ def test_the_c_array_is_the_model_byte_for_byte(mcu_export, tmp_path):
     entry = report["artifacts"]["model.mcu.tflite"]
     kit = folder / "mcu"
     assert sorted(p.name for p in kit.iterdir()) == [
-        "README.md", "fashionnet_classify.cc", "model_data.cc", "model_data.h"
+        "CMakeLists.txt", "README.md", "fashionnet_classify.cc", "fashionnet_classify.h", "fashionnet_classify_raw.cc",
+        "fashionnet_selftest.cc", "model_data.cc", "model_data.h", "model_ops.cmake", "selftest_data.cc",
+        "selftest_data.h", "shim",
     ]  # fmt: skip
+    assert (kit / "model_ops.cmake").read_text().endswith(f"set(FASHIONNET_OPS {' '.join(entry['ops'])})\n")
     (tmp_path / "dump.cc").write_text(DUMP)
     compiler = shutil.which("g++") or shutil.which("c++")
     assert compiler, "a C++ compiler is needed to check the generated array (Debian: apt-get install g++)"
@@ -139,4 +153,129 @@ def test_the_c_array_is_the_model_byte_for_byte(mcu_export, tmp_path):
     header = (kit / "model_data.h").read_text()
     assert re.search(r"AddConv2D\(\);.*AddSoftmax\(\);", header)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert {"model.mcu.tflite", "mcu/model_data.cc", "mcu/model_data.h"} <= set(manifest["files"])
+    assert {"model.mcu.tflite", "mcu/model_data.cc", "mcu/model_data.h", "mcu/selftest_data.cc"} <= set(
+        manifest["files"]
+    )
+
+
+def test_the_wheel_ships_every_kit_file():
+    """Every file write_mcu_kit copies exists and matches pyproject's package-data for fashionnet_mcu."""
+    import tomllib
+
+    from fashionnet_mcu import KIT_DIR, KIT_FILES
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for name in KIT_FILES:
+        assert (KIT_DIR / name).is_file(), name
+        assert any(
+            fnmatch.fnmatch(name, pattern) and name.count("/") == pattern.count("/")
+            for pattern in patterns["fashionnet_mcu"]
+        ), name
+
+
+def test_selftest_data_is_valid_cpp_arrays(tmp_path):
+    from fashionnet.publish.mcu import selftest_header, selftest_source
+
+    images = np.arange(2 * 784, dtype=np.uint8).reshape(2, 784)
+    keras = np.eye(10, dtype=np.float32)[[3, 7]]
+    keras[1, 2] = 1e-12  # a tiny float and exact ones must both be valid literals
+    reference = {
+        "indices": [4, 9],
+        "images": base64.b64encode(images.tobytes()).decode(),
+        "keras_probabilities": keras.tolist(),
+    }
+    text = selftest_source(reference)
+    assert "1.000000000e+00f," in text and "9.999999960e-13f," in text  # float32 values, exactly
+    (tmp_path / "selftest_data.cc").write_text(text)
+    (tmp_path / "selftest_data.h").write_text(selftest_header(2))
+    (tmp_path / "model_data.h").write_text(
+        "namespace fashionnet { constexpr int kPixels = 784; constexpr int kClasses = 10; }\n"
+    )
+    (tmp_path / "check.cc").write_text(
+        '#include "selftest_data.h"\nstatic_assert(sizeof(fashionnet::kSelftestPixels) == 2 * 784, "");\n'
+    )
+    compiler = shutil.which("g++") or shutil.which("c++")
+    assert compiler, "a C++ compiler is needed (Debian: apt-get install g++)"
+    for source in ("selftest_data.cc", "check.cc"):
+        done = subprocess.run(
+            [compiler, "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", f"-I{tmp_path}", str(tmp_path / source)],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The kit built with cmake and g++ against the TensorFlow Lite Micro sources (marker mcu_build: minutes)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def third_party_dir() -> Path:
+    folder = Path(os.environ.get(THIRD_PARTY_ENV) or REPO.parent / "shared" / "third_party")
+    if not (folder / "tflite-micro" / "tensorflow" / "lite" / "micro").is_dir():
+        pytest.fail(f"no TensorFlow Lite Micro sources at {folder}/tflite-micro: set {THIRD_PARTY_ENV}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def mcu_binaries(mcu_export, tmp_path_factory):
+    """RUN/export/mcu/ configured and built in a scratch folder: {program name: path}."""
+    import tensorflow
+
+    for tool in ("cmake", "g++"):
+        assert shutil.which(tool), (
+            f"{tool} is needed to build the kit (Debian: apt-get update; apt-get install -y cmake g++)"
+        )
+    folder, _ = mcu_export
+    third_party = third_party_dir()
+    build = tmp_path_factory.mktemp("mcu-build")
+    configure = [
+        "cmake",
+        "-S",
+        str(folder / "mcu"),
+        "-B",
+        str(build),
+        f"-DTFLM_DIR={third_party / 'tflite-micro'}",
+        f"-DFLATBUFFERS_DIR={third_party / 'flatbuffers'}",
+        f"-DGEMMLOWP_DIR={Path(tensorflow.__file__).parent / 'include' / 'external' / 'gemmlowp'}",
+    ]
+    for command in (configure, ["cmake", "--build", str(build), f"-j{BUILD_JOBS}"]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return {name: build / name for name in ("fashionnet_selftest", "fashionnet_classify_raw")}
+
+
+@pytest.mark.export
+@pytest.mark.slow
+@pytest.mark.mcu_build
+def test_the_built_kit_passes_its_selftest_as_the_python_kit(mcu_export, mcu_binaries):
+    from fashionnet_edge import selftest
+
+    folder, _ = mcu_export
+    done = subprocess.run([str(mcu_binaries["fashionnet_selftest"])], capture_output=True, text=True)
+    line = done.stdout.strip()
+    assert done.returncode == 0 and SELFTEST_LINE.fullmatch(line), line
+    passed, python_line = selftest(folder / "model.mcu.tflite")  # the same images on LiteRT
+    assert passed and python_line.split(", max")[0] == line.split(", max")[0]
+
+
+@pytest.mark.export
+@pytest.mark.slow
+@pytest.mark.mcu_build
+def test_the_built_kit_classifies_a_raw_image_as_the_interpreter(mcu_export, mcu_binaries, tmp_path):
+    from fashionnet.parity.runtimes import open_runner
+    from fashionnet_edge import CLASS_NAMES
+
+    folder, _ = mcu_export
+    reference = json.loads((folder / "selftest.json").read_text())
+    image = np.frombuffer(base64.b64decode(reference["images"]), dtype=np.uint8)[: 28 * 28]
+    raw = tmp_path / "image.raw"
+    raw.write_bytes(image.tobytes())
+    done = subprocess.run([str(mcu_binaries["fashionnet_classify_raw"]), str(raw)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    probs = open_runner(folder / "model.mcu.tflite")(image.reshape(1, 28, 28, 1).astype(np.float32) / 255)[0]
+    best = int(probs.argmax())
+    assert done.stdout == f"{raw}: {CLASS_NAMES[best]} {probs[best]:.3f}\n"
+    raw.write_bytes(image.tobytes()[:-1])
+    done = subprocess.run([str(mcu_binaries["fashionnet_classify_raw"]), str(raw)], capture_output=True, text=True)
+    assert done.returncode == 2 and "expected 784 bytes (28 x 28 grey levels), found 783" in done.stderr

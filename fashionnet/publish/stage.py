@@ -33,7 +33,7 @@ from fashionnet.parity.reference import current_backend, keras_probabilities
 from fashionnet.parity.report import format_report
 from fashionnet.publish.device_kit import write_device_kit
 from fashionnet.publish.manifest import build_manifest
-from fashionnet.publish.mcu import write_mcu_kit
+from fashionnet.publish.mcu import write_mcu_kit, write_mcu_selftest
 from fashionnet.publish.model_card import MODEL_CARD_NAME, model_card
 from fashionnet.publish.selftest import selftest_reference
 from fashionnet.publish.web import write_web_kit
@@ -169,6 +169,7 @@ def _write_staged(staged_paths: RunPaths, formats, artifacts, report: dict, evid
         )
         if reference_set["indices"]:  # none only if no artifact agrees with Keras anywhere: nothing to check
             write_json(staged / SELFTEST_NAME, reference_set)
+            write_mcu_selftest(staged, reference_set)  # the kit's self-test: the same images as C arrays
         write_text(staged / MODEL_CARD_NAME, model_card(report, evidence.reference, evidence.test_labels, record))
         write_device_kit(staged, sorted(artifacts), report["run"])
     write_json(staged_paths.manifest, build_manifest(staged, report, record))  # last: it hashes the rest
