@@ -28,10 +28,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from commands import check, fail, sh  # this folder: the script's own path comes first on sys.path
 
 REPO = Path(__file__).resolve().parents[2]
 EXTRAS = ("jax", "torch", "tensorflow", "tensorflow,export", "edge")  # edge last: it uses the export's model
@@ -51,21 +52,6 @@ QUICK = ("--epochs", "1", "--limit", "3000")
 DEVICE_PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")  # a Raspberry Pi OS / Debian 12 glibc
 PYTHONS = ("3.11", "3.12", "3.13")  # the README's supported versions
 KIT_DISTRIBUTIONS = ("numpy", "pillow", "onnxruntime", "ai-edge-litert")  # what fashionnet_edge.py imports
-
-
-def sh(*cmd, env=None, cwd=None) -> subprocess.CompletedProcess:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True)
-
-
-def check(proc: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
-    if proc.returncode != 0:
-        sys.exit(f"FAILED: {what} (exit {proc.returncode})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def fail(message: str) -> None:
-    sys.exit(f"FAILED: {message}")
 
 
 def installed_modules(python: Path) -> set[str]:
