@@ -236,14 +236,13 @@ def garment_input(rgb: np.ndarray) -> np.ndarray:
         raise NoGarmentError("no garment found: nothing stands out from the background but specks")
     level = distance.copy()
     level[~_dilate(mask, 1)] = 0
-    ranked = np.sort(level[mask])
-    reference = int(ranked[int(0.99 * (len(ranked) - 1))])
+    reference = _percentile99(level[mask])
     if reference == 0:
         raise NoGarmentError("no garment found: the object found is no darker or lighter than its background")
     seen = level * 8 > reference  # the box: what a viewer sees of the garment, not the edge's JPEG ringing
     rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
     crop = level[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    crop = np.minimum(255, (crop * 510 + reference) // (2 * reference)).astype(np.uint8)
+    crop = _stretch(crop, reference)
     crop_h, crop_w = crop.shape
     scale = IMAGE_SIDE / max(crop_h, crop_w)
     new_w, new_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
@@ -254,7 +253,18 @@ def garment_input(rgb: np.ndarray) -> np.ndarray:
     peak = int(out.max())
     if peak == 0:
         raise NoGarmentError("no garment found: the object found is too faint")
-    return np.minimum(255, (out * 510 + peak) // (2 * peak)).astype(np.uint8)
+    return _stretch(out, peak)
+
+
+def _percentile99(values: np.ndarray) -> int:
+    """The 99th percentile of integer levels as both kits take it: the sorted value at int(0.99 * (n - 1))."""
+    ranked = np.sort(values, axis=None)
+    return int(ranked[int(0.99 * (len(ranked) - 1))])
+
+
+def _stretch(values: np.ndarray, reference: int) -> np.ndarray:
+    """values * 255 / reference rounded half up, at most 255: integers, so both kits agree."""
+    return np.minimum(255, (values * 510 + reference) // (2 * reference)).astype(np.uint8)
 
 
 def _shrink(rgb: np.ndarray, Image) -> np.ndarray:  # noqa: N803 - Pillow's module, passed in
@@ -326,12 +336,11 @@ def _hysteresis(strength: np.ndarray) -> np.ndarray:
     part against a light ground joins the dark part that Otsu's level found.
     """
     high = max(_otsu(strength), MIN_CONTRAST)
-    band = max(1, BORDER_DEPTH)
+    band = BORDER_DEPTH
     edge = np.concatenate(
         [strength[:band].ravel(), strength[-band:].ravel(), strength[:, :band].ravel(), strength[:, -band:].ravel()]
     )
-    ranked = np.sort(edge)
-    low = min(high, max(MIN_CONTRAST, int(ranked[int(0.99 * (len(ranked) - 1))]) + MIN_CONTRAST // 2))
+    low = min(high, max(MIN_CONTRAST, _percentile99(edge) + MIN_CONTRAST // 2))
     labels, _ = _label(strength > low, diagonal=True)
     seeded = np.zeros(labels.max() + 1, dtype=bool)
     seeded[labels[strength > high]] = True

@@ -119,8 +119,7 @@ export function garmentInput(photo) {
   if (!mask.includes(1)) throw new NoGarmentError("no garment found: nothing stands out from the background but specks");
   const near = dilate(mask, width, height, 1);
   const level = mapped(Int32Array, distance, (d, i) => (near[i] ? d : 0));
-  const ranked = level.filter((_, i) => mask[i]).sort();
-  const reference = ranked[Math.trunc(0.99 * (ranked.length - 1))];
+  const reference = percentile99(level.filter((_, i) => mask[i]));
   if (reference === 0) {
     throw new NoGarmentError("no garment found: the object found is no darker or lighter than its background");
   }
@@ -154,7 +153,13 @@ export function garmentInput(photo) {
   return mapped(Uint8Array, out, (v) => stretch(v, peak));
 }
 
-/** min(255, (value * 510 + reference) // (2 * reference)): value * 255 / reference, rounded half up. */
+/** _percentile99: the sorted value at int(0.99 * (n - 1)) of integer levels (a typed array, sorted in place). */
+function percentile99(values) {
+  const ranked = values.sort();
+  return ranked[Math.trunc(0.99 * (ranked.length - 1))];
+}
+
+/** _stretch, per value: min(255, (value * 510 + reference) // (2 * reference)), value * 255 / reference. */
 function stretch(value, reference) {
   return Math.min(255, Math.floor((value * 510 + reference) / (2 * reference)));
 }
@@ -268,7 +273,7 @@ function erode(mask, width, height, radius) {
 /** _hysteresis: pixels above Otsu's level, grown into every connected pixel above the border's own level. */
 function hysteresis(strength, width, height) {
   const high = Math.max(otsu(strength), MIN_CONTRAST);
-  const band = Math.max(1, BORDER_DEPTH);
+  const band = BORDER_DEPTH;
   // numpy's strength[:band], strength[-band:], strength[:, :band], strength[:, -band:] (overlaps counted twice)
   const edge = [];
   const rows = (start, end) => { for (let y = start; y < end; y++) for (let x = 0; x < width; x++) edge.push(strength[y * width + x]); };
@@ -277,8 +282,7 @@ function hysteresis(strength, width, height) {
   rows(Math.max(0, height - band), height);
   columns(0, Math.min(band, width));
   columns(Math.max(0, width - band), width);
-  const ranked = Int32Array.from(edge).sort();
-  const low = Math.min(high, Math.max(MIN_CONTRAST, ranked[Math.trunc(0.99 * (ranked.length - 1))] + Math.floor(MIN_CONTRAST / 2)));
+  const low = Math.min(high, Math.max(MIN_CONTRAST, percentile99(Int32Array.from(edge)) + Math.floor(MIN_CONTRAST / 2)));
   const { labels } = label(mapped(Uint8Array, strength, (s) => (s > low ? 1 : 0)), width, height, true);
   const seeded = new Uint8Array(maximum(labels) + 1);
   for (let i = 0; i < labels.length; i++) if (strength[i] > high) seeded[labels[i]] = 1;

@@ -98,6 +98,27 @@ def not_sure_table(probs: np.ndarray, right: np.ndarray) -> list[dict]:
     return rows
 
 
+def condition_rows(photos, given_right, kit_right, kit_probs, errors, threshold, page) -> list[dict]:
+    """One row per condition: the upper bound, the kit (and the page, when measured) on its photos."""
+    rows = []
+    for condition in CONDITIONS:
+        pick = np.array([p.condition == condition for p in photos])
+        row = {
+            "condition": condition,
+            "what": CONDITIONS[condition],
+            "photos": int(pick.sum()),
+            "given_accuracy": float(given_right[pick].mean()),
+            "kit_accuracy": float(kit_right[pick].mean()),
+            "kit_errors": sum(1 for e, k in zip(errors, pick, strict=True) if k and e),
+            "not_sure": int((kit_probs[pick].max(1) < threshold).sum()) if threshold else None,
+        }
+        if page is not None:
+            row["page_accuracy"] = float(page["right"][pick].mean())
+            row["page_pixels_equal"] = int(page["same"][pick].sum())
+        rows.append(row)
+    return rows
+
+
 def run(args) -> dict:
     from fashionnet.core.data import load_data
     from fashionnet_edge import open_classifier
@@ -133,22 +154,7 @@ def run(args) -> dict:
             "same": np.array(same),
         }
     threshold = getattr(kit, "NOT_SURE_BELOW", None)
-    conditions = []
-    for condition in CONDITIONS:
-        pick = np.array([p.condition == condition for p in photos])
-        row = {
-            "condition": condition,
-            "what": CONDITIONS[condition],
-            "photos": int(pick.sum()),
-            "given_accuracy": float(given_right[pick].mean()),
-            "kit_accuracy": float(kit_right[pick].mean()),
-            "kit_errors": sum(1 for e, k in zip(errors, pick, strict=True) if k and e),
-            "not_sure": int((kit_probs[pick].max(1) < threshold).sum()) if threshold else None,
-        }
-        if page is not None:
-            row["page_accuracy"] = float(page["right"][pick].mean())
-            row["page_pixels_equal"] = int(page["same"][pick].sum())
-        conditions.append(row)
+    conditions = condition_rows(photos, given_right, kit_right, kit_probs, errors, threshold, page)
     photos_only = np.array([p.condition != "drawn silhouette" for p in photos])
     result = {
         "command": "python -m fashionnet.bench.photo_bench " + " ".join(args.argv),
