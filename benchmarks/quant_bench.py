@@ -1,11 +1,13 @@
-"""int8 vs uint8 activations in the static QDQ ONNX model, against fp32, measured in one run (docs/benchmarks.md).
+"""The int8 ONNX settings against each other and fp32, measured in one run (docs/export.md, docs/benchmarks.md).
 
     python -m benchmarks.quant_bench RUN/export/model.onnx [--rounds 3] [--profile]
 
-Quantizes the fp32 model both ways with the export's own settings (fashionnet.convert.quantize.quantize_onnx:
-per-channel int8 weights, MinMax calibration on the same 1,000 training images), then times each on onnxruntime:
-images/s at batch 256 with 2 threads (median of 39 calls, as many as the 10,000 test images fill), and the median
-batch-1 latency with 1 thread (best of ``--rounds``), and prints each model's test accuracy and the ratios to fp32.
+Quantizes the fp32 model with the export's settings and the alternatives (fashionnet.convert.quantize.Settings:
+8-bit weights, an int8 classifier, int8 activations; MinMax calibration on the export's 1,000 training images),
+then times each on onnxruntime: images/s at batch 256 with 2 threads (median of 39 calls, as many as the 10,000
+test images fill), and the median batch-1 latency with 1 thread (best of ``--rounds``), and prints each model's
+top-1 agreement with fp32 (= Keras, by the parity gate), test accuracy and the ratios to fp32. Agreement on this
+CPU only: `python tests/integration/avx2.py` measures an AVX2-only one.
 
 ``--profile``: where each model's batch-256 time goes instead, from onnxruntime's own profiler: milliseconds per
 batch by the op type onnxruntime actually ran (after its graph optimizations have fused the QDQ pairs) and the
@@ -89,9 +91,20 @@ def format_profile(label: str, profile: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _settings() -> dict:
     from onnxruntime.quantization import QuantType
 
+    from fashionnet.convert.quantize import EXPORTED, Settings
+
+    return {
+        "int8 exported (7-bit w, float classifier)": EXPORTED,
+        "8-bit weights, float classifier": Settings(reduce_range=False),
+        "8-bit weights, int8 classifier (before #29)": Settings(reduce_range=False, float_classifier=False),
+        "int8 activations (else as exported)": Settings(activation_type=QuantType.QInt8),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
     from fashionnet.convert.formats import CALIBRATION_IMAGES, CALIBRATION_SEED
     from fashionnet.convert.quantize import quantize_onnx
     from fashionnet.core.data import load_data, preprocess_images
@@ -110,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     calibration = preprocess_images(train_images[np.sort(pick)])
     with tempfile.TemporaryDirectory(prefix="fashionnet-quant-bench-") as scratch:
         models = {"fp32": str(args.model)}
-        for label, activations in (("int8 activations", QuantType.QInt8), ("uint8 activations", QuantType.QUInt8)):
-            path = Path(scratch) / f"{activations.name}.onnx"
-            quantize_onnx(args.model, path, calibration, {}, activation_type=activations)
+        for index, (label, settings) in enumerate(_settings().items()):
+            path = Path(scratch) / f"int8-{index}.onnx"
+            quantize_onnx(args.model, path, calibration, {}, settings)
             models[label] = str(path)
         if args.profile:
             print(f"CPU: {cpu_name()}; onnxruntime profiler, batch 256 on 2 threads, mean of 20 calls")
@@ -125,14 +138,18 @@ def main(argv: list[str] | None = None) -> int:
                 best[label][0] = max(best[label][0], _throughput(path, images))
                 best[label][1] = min(best[label][1], _latency_ms(path, images))
         print(f"CPU: {cpu_name()}; onnxruntime, batch 256 on 2 threads, batch 1 on 1 thread, best of {args.rounds}")
+        print("top-1 as fp32: images whose top-1 is the fp32 model's (the gate proves fp32 = Keras)")
+        fp32_top1 = None
         for label, path in models.items():
             session = _session(path, 2)
             probs = np.concatenate([session.run(None, {"image": images[i : i + 500]})[0] for i in range(0, 10000, 500)])
+            fp32_top1 = probs.argmax(1) if fp32_top1 is None else fp32_top1
             accuracy = float((probs.argmax(1) == test_labels).mean())
+            agree = int((probs.argmax(1) == fp32_top1).sum())
             ips, ms = best[label]
             print(
-                f"{label:18s} {ips:8.0f} images/s ({ips / best['fp32'][0]:.2f}x fp32)  batch 1: {ms:.3f} ms "
-                f"({best['fp32'][1] / ms:.2f}x fp32)  test accuracy {accuracy:.4f}"
+                f"{label:44s} {ips:7.0f} images/s ({ips / best['fp32'][0]:.2f}x fp32)  batch 1: {ms:.3f} ms "
+                f"({best['fp32'][1] / ms:.2f}x fp32)  top-1 as fp32 {agree}/{len(images)}  accuracy {accuracy:.4f}"
             )
     return 0
 

@@ -49,6 +49,30 @@ def test_reproduce_end_to_end_on_limited_data(reproduce_command, trained_run):
     assert again.returncode == 7 and "already trained" in again.stderr and "Traceback" not in again.stderr
 
 
+KERNELS = """
+import json, os
+from fashionnet.core import console
+console.set_up()
+print(json.dumps(console.kernel_settings()))
+"""
+
+
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="the oneDNN default is x86-64's")
+def test_the_fastest_kernels_are_chosen_unless_the_user_chose():
+    """TF_ENABLE_ONEDNN_OPTS=1 before any backend loads; a value in the environment wins; a child process that
+    inherits fashionnet's choice still records it as fashionnet's."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "FASHIONNET_KERNEL_DEFAULTS")}
+
+    def settings(env):
+        done = subprocess.run([sys.executable, "-c", KERNELS], env=env, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)["TF_ENABLE_ONEDNN_OPTS"]
+
+    assert settings(clean) == {"value": "1", "set_by": "fashionnet"}
+    assert settings({**clean, "TF_ENABLE_ONEDNN_OPTS": "0"}) == {"value": "0", "set_by": "user"}
+    inherited = {**clean, "TF_ENABLE_ONEDNN_OPTS": "1", "FASHIONNET_KERNEL_DEFAULTS": "TF_ENABLE_ONEDNN_OPTS"}
+    assert settings(inherited) == {"value": "1", "set_by": "fashionnet"}
+
+
 def test_help_lists_every_command():
     proc = cli("--help")
     assert proc.returncode == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import platform
 
 import numpy as np
 import pytest
@@ -39,6 +41,12 @@ def test_history_has_every_epoch_and_the_split_is_the_assignments(trained_run):
     env = config["environment"]
     assert env["backend"] in ("tensorflow", "jax", "torch") and env["keras"] and env["numpy"]
     assert env["data_sha256_of_decompressed_idx"]["train-images-idx3-ubyte"].startswith("c59f468a")
+    # the CLI chose the fastest kernels unless the environment (the user) had chosen: either way it is recorded
+    if platform.machine() == "x86_64":
+        onednn = env["kernel_settings"]["TF_ENABLE_ONEDNN_OPTS"]
+        ours = "TF_ENABLE_ONEDNN_OPTS" in os.environ.get("FASHIONNET_KERNEL_DEFAULTS", "")
+        set_by = "user" if "TF_ENABLE_ONEDNN_OPTS" in os.environ and not ours else "fashionnet"
+        assert onednn == {"value": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"), "set_by": set_by}
     assert not trained_run.backup.exists() and not trained_run.history_partial.exists()
 
 

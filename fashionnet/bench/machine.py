@@ -61,7 +61,17 @@ def cpu_info() -> dict:
         "fp32_flop_per_cycle_per_core": per_cycle,
         "peak_fp32_gflops": round(cores * ghz * per_cycle, 1),
         "peak_assumption": f"{cores} cores x {ghz:.2f} GHz (cpu MHz in /proc/cpuinfo, no turbo) x {why}",
+        "int8_isa": _int8_isa(flags),
     }
+
+
+def _int8_isa(flags: set[str]) -> str:
+    """The instructions an x86 int8 kernel multiplies with here (they differ in saturation and speed)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return platform.machine() or "unknown"
+    found = [name for flag, name in (("amx_int8", "AMX"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"))
+             if flag in flags]  # fmt: skip
+    return ", ".join(found) if found else ("AVX2 without VNNI" if "avx2" in flags else "SSE")
 
 
 def installed_backends() -> list[str]:

@@ -1,13 +1,20 @@
-"""model.int8.onnx: onnxruntime static quantization of model.onnx (QDQ, per-channel int8 weights, uint8 activations).
+"""model.int8.onnx: onnxruntime static quantization of model.onnx, settings chosen for one answer on every CPU.
 
-uint8 activations x int8 weights is the pair x86's integer kernels take directly (u8s8, VPMADDUBSW/VNNI); int8
-activations are shifted first: slower at batch 1 everywhere measured, and at batch 256 on AVX-512 and AMX machines
-(docs/benchmarks.md).
+* QDQ, uint8 activations x per-channel int8 weights: the pair x86's integer kernels take directly (u8s8); int8
+  activations are shifted first and run slower (docs/benchmarks.md).
+* ``reduce_range``: 7-bit weights. x86 without VNNI multiplies u8 x s8 with VPMADDUBSW, whose 16-bit pair sum
+  saturates at 8-bit weights (onnxruntime's quantization docs); at 7 bits it cannot, so AVX2, AVX-512 VNNI, ARM64
+  and WebAssembly compute the same integers (uint8 weights would too, at half the speed).
+* The classifier (the last Gemm and its Softmax) stays float32: quantizing the ten logits is what flips near
+  ties; its 2,570 weights cost nothing in speed or size.
+
+docs/export.md has the settings measured against each other on every runtime.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +29,7 @@ from fashionnet.errors import ExportError
 from fashionnet.runs import write_failed
 
 CALIBRATION_BATCH = 100
+FLOAT_CLASSIFIER_OPS = ("Gemm", "MatMul")  # the op types the classifier before the Softmax may be exported as
 
 
 class ImageBatches(CalibrationDataReader):
@@ -34,26 +42,78 @@ class ImageBatches(CalibrationDataReader):
         return next(self._batches, None)
 
 
-def quantize_onnx(
-    fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, meta: dict[str, str], activation_type=None
-) -> None:
-    """onnxruntime static quantization: QDQ format, per-channel int8 weights, uint8 activations (MinMax).
+@dataclass(frozen=True)
+class Settings:
+    """The int8 settings; the defaults are the export's (benchmarks.quant_bench measures the alternatives)."""
 
-    ``activation_type`` (a QuantType) overrides the uint8 activations: benchmarks.quant_bench compares both."""
+    activation_type: QuantType = QuantType.QUInt8
+    reduce_range: bool = True  # 7-bit weights: no VPMADDUBSW saturation
+    float_classifier: bool = True  # the last Gemm and its Softmax stay float32
+
+    def describe(self, calibration_images: int) -> str:
+        """The settings in words, as the int8 model's metadata states them."""
+        bits = "7 bits (reduce_range: no saturation on any CPU)" if self.reduce_range else "8 bits"
+        activations = "int8" if self.activation_type == QuantType.QInt8 else "uint8"
+        classifier = "the classifier (last Gemm and Softmax) in float32" if self.float_classifier else "every layer"
+        return (
+            f"static QDQ, per-channel int8 weights in {bits}, {activations} activations, MinMax calibration on "
+            f"{calibration_images} training images; {classifier}; float32 input and output"
+        )
+
+
+EXPORTED = Settings()
+
+
+def quantize_onnx(
+    fp32_path: Path, int8_path: Path, calibration_images: np.ndarray, meta: dict[str, str], settings=EXPORTED
+) -> None:
+    """onnxruntime static quantization with ``settings`` (the export's unless a benchmark says otherwise)."""
     with tempfile.TemporaryDirectory(prefix=".quant-", dir=int8_path.parent) as scratch:
-        raw = _quantize_static(fp32_path, int8_path, Path(scratch), calibration_images, activation_type)
+        raw = _quantize_static(fp32_path, int8_path, Path(scratch), calibration_images, settings)
         proto = onnx.load(str(raw))
     proto.graph.name = GRAPH_NAME
     proto.doc_string = "fashionnet: the Keras Fashion-MNIST CNN, int8 static QDQ, exported by fashionnet " + __version__
-    quantization = (
-        f"static QDQ, per-channel int8 weights, uint8 activations, MinMax calibration on {len(calibration_images)} "
-        "training images; float32 input and output"
-    )
-    set_onnx_metadata(proto, {**meta, "quantization": quantization})
+    set_onnx_metadata(proto, {**meta, "quantization": settings.describe(len(calibration_images))})
     check_and_write(proto, int8_path)
 
 
-def _quantize_static(fp32_path, int8_path: Path, scratch: Path, calibration_images, activation_type) -> Path:
+def float_classifier(graph: onnx.GraphProto) -> list[str]:
+    """The names of the nodes kept in float: what turns the Softmax outputs into the graph's output (e.g. the mean of
+    flip_averaged's two), each Softmax, and the Gemm/MatMul (with its bias Add, if separate) that feeds it.
+    ExportError when the graph does not end that way."""
+    producers = {output: node for node in graph.node for output in node.output}
+    last = producers.get(graph.output[0].name)
+    tail, softmaxes, pending, seen = [], [], [graph.output[0].name], set()
+    while pending:
+        node = producers.get(pending.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type == "Softmax":
+            softmaxes.append(node)
+        else:
+            tail.append(node.name)
+            pending.extend(node.input)
+    if not softmaxes:
+        found = "an input" if last is None else last.op_type
+        raise ExportError(f"expected the graph's output to come from a Softmax, found {found}")
+    names = []
+    for softmax in softmaxes:
+        node = producers.get(softmax.input[0])
+        bias = []
+        if node is not None and node.op_type == "Add":
+            bias = [node.name]
+            node = next((producers[i] for i in node.input if i in producers), None)
+        if node is None or node.op_type not in FLOAT_CLASSIFIER_OPS:
+            raise ExportError(
+                f"expected a {' or '.join(FLOAT_CLASSIFIER_OPS)} before the Softmax, found "
+                f"{'an input' if node is None else node.op_type}"
+            )
+        names += [node.name, softmax.name, *bias]
+    return names + tail
+
+
+def _quantize_static(fp32_path, int8_path: Path, scratch: Path, calibration_images, settings: Settings) -> Path:
     """onnxruntime's pre-processing and quantize_static into ``scratch``; failures name ``int8_path``."""
     pre, raw = scratch / "pre.onnx", scratch / "int8.onnx"
     try:
@@ -66,10 +126,14 @@ def _quantize_static(fp32_path, int8_path: Path, scratch: Path, calibration_imag
             ImageBatches(calibration_images),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=settings.reduce_range,
             weight_type=QuantType.QInt8,
-            activation_type=activation_type or QuantType.QUInt8,
+            activation_type=settings.activation_type,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=float_classifier(onnx.load(str(pre)).graph) if settings.float_classifier else [],
         )
+    except ExportError as exc:  # the graph is not the CNN's shape: name the file being made
+        raise ExportError(f"{int8_path.name}: {exc}") from exc
     except OSError as exc:
         raise write_failed(int8_path, exc, EXPORT_KEPT) from exc
     except Exception as exc:  # noqa: BLE001

@@ -57,6 +57,20 @@ def _micro_lines(report: dict) -> list[str]:
     return lines
 
 
+def _runtime_lines(report: dict) -> list[str]:
+    """The int8 models' top-1 agreement with Keras on each runtime the gate ran them on."""
+    lines = []
+    for name, a in report["artifacts"].items():
+        for label, r in a.get("runtimes", {}).items():
+            if not lines:
+                lines = ["", "int8 top-1 as Keras, per runtime (every one gated):"]
+            lines.append(
+                f"- {name} on {label}: {r['top1_agreement']}/{a['images']} ({r['top1_agreement_fraction']:.2%}), "
+                f"max dp vs the first {r['max_abs_diff_vs_first']:.1e}"
+            )
+    return lines
+
+
 def format_report(report: dict) -> str:
     """The parity report as a Markdown table (readable in a terminal too), with a legend for its terse columns."""
     sizes = "/".join(map(str, report["tolerances"]["dynamic_batch_sizes"]))
@@ -78,6 +92,8 @@ def format_report(report: dict) -> str:
         tol_text = (
             f"dp <= {tol['max_abs_diff']:.0e}" if "max_abs_diff" in tol else f"drop <= {tol['accuracy_drop_points']}"
         )
+        if "min_top1_agreement" in tol:
+            tol_text += f", top-1 >= {tol['min_top1_agreement']:.1%}"
         agree = f"{a['top1_agreement']}/{a['images']}"
         if a.get("top1_near_tie_flips"):
             agree += f" ({a['top1_near_tie_flips']} near-tie)"
@@ -100,6 +116,7 @@ def format_report(report: dict) -> str:
         f"{sizes.replace('/', ' and ')} vs the full run (proves the batch dimension is dynamic); ms/image = median "
         f"single-image latency on 1 thread ({LATENCY_RUNS} runs; - = not measured).",
     ]
+    lines += _runtime_lines(report)
     lines += _micro_lines(report)
     lines.append("")
     if report["passed"]:

@@ -33,6 +33,7 @@ __all__ = [
     "artifact_format",
     "check_contract",
     "open_runner",
+    "qdq_as_written",
     "run_batched",
 ]
 
@@ -173,6 +174,20 @@ def open_runner(path: str | os.PathLike, threads: int | None = None, verify: boo
         return runner(path, threads=threads, **({} if runner is MicroRunner else {"verify": False}))  # hashed once
     except EdgeModelError as exc:
         raise ModelError(str(exc)) from exc
+
+
+def qdq_as_written(path: str | os.PathLike) -> OnnxClassifier:
+    """The kit's ONNX classifier on a session without onnxruntime's fused int8 kernels (ORT_ENABLE_BASIC keeps the
+    DequantizeLinear -> float op -> QuantizeLinear graph as written): the arithmetic every runtime should match."""
+    import onnxruntime as ort
+
+    require("onnxruntime", "edge")
+    runner = OnnxClassifier(path, verify=False)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    runner.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return runner
 
 
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 import fashionnet
+from fashionnet.core import console
 from fashionnet.core import data as fdata
 from fashionnet.training import distributed
 
@@ -39,5 +40,6 @@ def environment(topology: distributed.Topology | None = None) -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "data_sha256_of_decompressed_idx": fdata.checksums(),
+        "kernel_settings": console.kernel_settings(),
         **extra,
     }
