@@ -31,6 +31,13 @@ def test_bench_tiny_mode_writes_well_formed_results(tmp_path, exported):
     assert {"cpu", "settings", "training", "keras_inference", "edge_inference", "artifacts", "edge_predictor",
             "targets", "flops"} <= set(results)  # fmt: skip
     assert results["cpu"]["peak_fp32_gflops"] > 0 and results["cpu"]["peak_assumption"]
+    sgemm = results["cpu"]["sgemm_gflops"]
+    assert sgemm > 0 and f"**{sgemm:.1f} GFLOP/s**" in (out / "bench.md").read_text()
+    rows = [*results["training"][backend]["modes"].values(), *results["keras_inference"].values(),
+            *results["edge_inference"].values()]  # fmt: skip
+    for row in rows:  # every training and inference row: its rate as a fraction of the measured sgemm rate
+        rate = row["gflops"] if "gflops" in row else row["gflops_batch256"]
+        assert row["fraction_of_sgemm"] == pytest.approx(rate / sgemm)
     modes = results["training"][backend]["modes"]
     assert {"plain", "fashionnet"} <= set(modes)
     for mode in modes.values():

@@ -1,4 +1,5 @@
-"""Facts of this machine that bench reports: the CPU (with an assumed fp32 peak) and the installed Keras backends."""
+"""Facts of this machine that bench reports: the CPU (its measured sgemm rate, an assumed fp32 peak, its int8
+instructions) and the installed Keras backends."""
 
 from __future__ import annotations
 
@@ -63,6 +64,24 @@ def cpu_info() -> dict:
         "peak_assumption": f"{cores} cores x {ghz:.2f} GHz (cpu MHz in /proc/cpuinfo, no turbo) x {why}",
         "int8_isa": _int8_isa(flags),
     }
+
+
+def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """This CPU's achievable fp32 rate, measured: numpy's sgemm (its BLAS, all its threads) on two size x size
+    float32 matrices, the best of ``repeats`` after a warm-up; bench states every row as a fraction of it."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
 
 
 def _int8_isa(flags: set[str]) -> str:

@@ -35,6 +35,7 @@ def _header(r: dict) -> list[str]:
         f"CPU: {cpu['model_name']} ({cpu['logical_cpus']} logical CPUs, {cpu['ghz']} GHz, "
         f"AVX-512 {_yes(cpu['avx512'])}, AVX-512 BF16 {_yes(cpu['avx512_bf16'])}, "
         f"VNNI {_yes(cpu.get('avx512_vnni'))}, AMX {_yes(cpu.get('amx'))}); "
+        f"measured fp32 rate (numpy sgemm 2048², all threads) **{_f(cpu.get('sgemm_gflops'))} GFLOP/s**; "
         f"assumed fp32 peak {cpu['peak_fp32_gflops']} GFLOP/s = {cpu['peak_assumption']}.",
         f"Model: {r['run']['source']}. Settings: {s['limit']} training images ({n_train} train / "
         f"{n_validation} validation), {s['epochs']} epochs (epoch 1 excluded), batch {ASSIGNMENT.batch_size}, "
@@ -49,18 +50,23 @@ def _training(r: dict) -> list[str]:
         "",
         "## Training (steady state, images/s; ratio = the mode / plain Keras running the same recipe, same process)",
         "",
-        "| backend | mode | images/s | ratio | GFLOP/s | % of peak | epoch seconds | process peak RSS |",
-        "|---|---|---:|---:|---:|---:|---|---:|",
+        "| backend | mode | images/s | ratio | GFLOP/s | % of sgemm | % of peak | epoch seconds | process peak RSS |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for backend, t in r["training"].items():
         for mode, m in t["modes"].items():
             secs = "; ".join(",".join(f"{x:.2f}" for x in run["epoch_seconds"]) for run in m["runs"])
             lines.append(
                 f"| {backend} | {mode} | {m['images_per_second']:.0f} | {m['ratio_to_plain']:.2f} | "
-                f"{m['gflops']:.1f} | {_f(m['fraction_of_peak'] and 100 * m['fraction_of_peak'])} | {secs} | "
+                f"{m['gflops']:.1f} | {_pct(m.get('fraction_of_sgemm'))} | "
+                f"{_f(m['fraction_of_peak'] and 100 * m['fraction_of_peak'])} | {secs} | "
                 f"{t['peak_rss_mb']:.0f} MB |"
             )
     return lines
+
+
+def _pct(fraction) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.0f} %"
 
 
 def _runtime(artifact: str) -> str:
@@ -72,18 +78,20 @@ def _inference(r: dict) -> list[str]:
         "",
         "## Inference (batch 1: median / p99 latency; batch 256: throughput)",
         "",
-        INFERENCE_HEADER + " GFLOP/s |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        INFERENCE_HEADER + " GFLOP/s | % of sgemm |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for backend, k in r["keras_inference"].items():
         lines.append(
             f"| keras {backend} (predict_on_batch) | model.keras | all | {k['batch1_median_ms']:.2f} | "
-            f"{k['batch1_p99_ms']:.2f} | {k['batch256_images_per_second']:.0f} | {k['gflops_batch256']:.1f} |"
+            f"{k['batch1_p99_ms']:.2f} | {k['batch256_images_per_second']:.0f} | {k['gflops_batch256']:.1f} | "
+            f"{_pct(k.get('fraction_of_sgemm'))} |"
         )
     for e in r.get("edge_inference", {}).values():
         lines.append(
             f"| {_runtime(e['artifact'])} | {e['artifact']} | {e['threads']} | {e['batch1_median_ms']:.3f} | "
-            f"{e['batch1_p99_ms']:.3f} | {e['batch256_images_per_second']:.0f} | {e['gflops_batch256']:.1f} |"
+            f"{e['batch1_p99_ms']:.3f} | {e['batch256_images_per_second']:.0f} | {e['gflops_batch256']:.1f} | "
+            f"{_pct(e.get('fraction_of_sgemm'))} |"
         )
     return lines
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fashionnet.bench.machine import cpu_info
+from fashionnet.bench.machine import cpu_info, sgemm_gflops
 from fashionnet.bench.markdown import format_markdown
 from fashionnet.bench.targets import judge_targets
 from fashionnet.bench.workers import PROG, TINY_RUN
@@ -113,7 +113,7 @@ def _header(command: str | None, settings: Settings, backends: list[str]) -> dic
     return {
         "command": command,
         "settings": settings.to_dict(),
-        "cpu": cpu_info(),
+        "cpu": {**cpu_info(), "sgemm_gflops": round(sgemm_gflops(), 1)},
         "python": platform.python_version(),
         "backends": backends,
         "flops": {"forward_per_image": FORWARD_FLOPS, "train_per_image": TRAIN_FLOPS},
@@ -130,10 +130,11 @@ def _measure_backend(results: dict, backend: str, runs: tuple, data_dir, setting
     bf16 = results["cpu"]["avx512_bf16"] or results["cpu"]["amx"]
     wanted = ",".join(precisions) if backend == "tensorflow" and bf16 else ""
     peak = results["cpu"]["peak_fp32_gflops"] * 1e9
-    results["training"][backend] = _training(backend, data_dir, settings, wanted, peak)
+    results["training"][backend] = _training(backend, data_dir, settings, wanted, peak, results["cpu"]["sgemm_gflops"])
 
     log(f"keras inference {backend} ...")
     results["keras_inference"][backend] = _keras_inference(run, backend, data_dir, settings)
+    _of_sgemm(results["keras_inference"][backend], results["cpu"]["sgemm_gflops"])
     if settings.improved:
         log(f"keras inference {backend}, the improved recipe's flip-averaged model ...")
         results["improved"]["keras_inference"][backend] = _keras_inference(
@@ -145,7 +146,12 @@ def _measure_backend(results: dict, backend: str, runs: tuple, data_dir, setting
         )
 
 
-def _training(backend: str, data_dir, settings: Settings, precisions: str, peak: float) -> dict:
+def _of_sgemm(row: dict, sgemm_gflops: float) -> None:
+    """The row's achieved rate as a fraction of the CPU's measured sgemm rate."""
+    row["fraction_of_sgemm"] = row["gflops_batch256"] / sgemm_gflops if sgemm_gflops else None
+
+
+def _training(backend: str, data_dir, settings: Settings, precisions: str, peak: float, sgemm: float) -> dict:
     """Every training mode of one backend, in one child, with its rate against plain Keras and the CPU's peak."""
     data, rss = run_worker(
         ["--worker", "train", "--data-dir", str(data_dir), "--limit", str(settings.limit),
@@ -159,6 +165,7 @@ def _training(backend: str, data_dir, settings: Settings, precisions: str, peak:
         mode["ratio_to_plain"] = mode["images_per_second"] / modes[_plain_of(name)]["images_per_second"]
         mode["gflops"] = mode["images_per_second"] * TRAIN_FLOPS / 1e9  # the improved network: within 1%
         mode["fraction_of_peak"] = mode["images_per_second"] * TRAIN_FLOPS / peak if peak else None
+        mode["fraction_of_sgemm"] = mode["gflops"] / sgemm if sgemm else None
     return {"modes": modes, "peak_rss_mb": rss}
 
 
@@ -170,6 +177,8 @@ def _measure_edge(results: dict, runs: tuple, data_dir, settings: Settings, log)
     """The exported artifacts: runtimes' speed, file facts, and the edge predictor's memory."""
     run, improved_run = runs
     results["edge_inference"], results["artifacts"] = _edge_inference(run, data_dir, settings, log)
+    for row in results["edge_inference"].values():
+        _of_sgemm(row, results["cpu"]["sgemm_gflops"])
     if results["edge_inference"]:
         log("edge predictor peak RSS (10,000 test images) ...")
         results["edge_predictor"] = _edge_rss(run, data_dir)
