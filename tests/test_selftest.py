@@ -63,12 +63,26 @@ def test_selftest_passes_on_this_machine_with_one_line(exported, model):
     assert (f"<= {tolerance:.0e}" in line) if tolerance else ("not gated (int8)" in line)
 
 
+def _broken_kernels(model_path, copy_path) -> None:
+    """The fp32 ONNX model with its second convolution's weights halved: what a runtime with a broken kernel would
+    compute (the int8 model no longer serves: on the self-test's confident images it is within 1e-5 of Keras)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(model_path))
+    conv2 = [node for node in proto.graph.node if node.op_type == "Conv"][1]
+    for tensor in proto.graph.initializer:
+        if tensor.name == conv2.input[1]:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * 0.5, tensor.name))
+    onnx.save(proto, str(copy_path))
+
+
 def test_selftest_fails_when_the_device_computes_something_else(exported, tmp_path):
-    """An fp32 file that holds the int8 network (what a runtime with broken kernels would compute): exit 1."""
+    """An fp32 file whose arithmetic is off (what a runtime with broken kernels would compute): exit 1."""
     folder, _ = exported
     copy = tmp_path / "export"
     shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("web"))
-    shutil.copy2(copy / "model.int8.onnx", copy / "model.onnx")
+    _broken_kernels(folder / "model.onnx", copy / "model.onnx")
     refused = edge(copy, str(copy / "model.onnx"), "--selftest")
     assert refused.returncode == 2 and "does not match manifest.json" in refused.stderr  # the manifest sees it first
     done = edge(copy, str(copy / "model.onnx"), "--selftest", "--no-verify")
@@ -78,10 +92,17 @@ def test_selftest_fails_when_the_device_computes_something_else(exported, tmp_pa
 
 
 def test_tflite_selftest_fails_on_another_network_and_names_a_damaged_file(exported, tmp_path):
+    import keras
+
+    from fashionnet.convert.tflite import FP32, tflite_converter, write_saved_model
+    from fashionnet.core.networks import build_model
+
     folder, _ = exported
     copy = tmp_path / "export"
     shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("web"))
-    shutil.copy2(copy / "model.int8.tflite", copy / "model.tflite")
+    keras.utils.set_random_seed(1)
+    write_saved_model(build_model(), str(tmp_path / "untrained"), batch=None)  # the same interface, other weights
+    (copy / "model.tflite").write_bytes(tflite_converter(str(tmp_path / "untrained"), FP32).convert())
     assert "does not match manifest.json" in edge(copy, str(copy / "model.tflite"), "--selftest").stderr
     done = edge(copy, str(copy / "model.tflite"), "--selftest", "--no-verify")
     assert done.returncode == 1, done.stderr
