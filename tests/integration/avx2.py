@@ -119,11 +119,15 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("export", help="RUN/export (the run's model.keras beside it gives Keras's answers)")
+    parser.add_argument("export", nargs="?", help="RUN/export or RUN (default: $FASHIONNET_EXPORTED_RUN); the run's "
+                        "model.keras gives Keras's answers")  # fmt: skip
     parser.add_argument("--images", type=int, default=10_000, help="test images (10,000)")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
-    folder = Path(args.export).resolve()
+    given = args.export or os.environ.get("FASHIONNET_EXPORTED_RUN")
+    if not given:
+        fail("no export: give RUN/export (made with --quantize int8) or set FASHIONNET_EXPORTED_RUN")
+    folder = Path(given).resolve()
     folder = folder / "export" if (folder / "export").is_dir() else folder
     models = [name for name in MODELS if (folder / name).is_file()]
     if not models:
