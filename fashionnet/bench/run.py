@@ -98,6 +98,7 @@ def run_benchmark(
         for backend in backends:
             _measure_backend(results, backend, (run, improved_run), data_dir, settings, precisions, log)
         _measure_edge(results, (run, improved_run), data_dir, settings, log)
+    _sgemm_fractions(results)
     results["int8_speedup"] = _int8_speedups(results["edge_inference"])
     results["targets"] = judge_targets(results)
     results["elapsed_s"] = time.time() - started
@@ -130,11 +131,10 @@ def _measure_backend(results: dict, backend: str, runs: tuple, data_dir, setting
     bf16 = results["cpu"]["avx512_bf16"] or results["cpu"]["amx"]
     wanted = ",".join(precisions) if backend == "tensorflow" and bf16 else ""
     peak = results["cpu"]["peak_fp32_gflops"] * 1e9
-    results["training"][backend] = _training(backend, data_dir, settings, wanted, peak, results["cpu"]["sgemm_gflops"])
+    results["training"][backend] = _training(backend, data_dir, settings, wanted, peak)
 
     log(f"keras inference {backend} ...")
     results["keras_inference"][backend] = _keras_inference(run, backend, data_dir, settings)
-    _of_sgemm(results["keras_inference"][backend], results["cpu"]["sgemm_gflops"])
     if settings.improved:
         log(f"keras inference {backend}, the improved recipe's flip-averaged model ...")
         results["improved"]["keras_inference"][backend] = _keras_inference(
@@ -146,12 +146,19 @@ def _measure_backend(results: dict, backend: str, runs: tuple, data_dir, setting
         )
 
 
-def _of_sgemm(row: dict, sgemm_gflops: float) -> None:
-    """The row's achieved rate as a fraction of the CPU's measured sgemm rate."""
-    row["fraction_of_sgemm"] = row["gflops_batch256"] / sgemm_gflops if sgemm_gflops else None
+def _sgemm_fractions(results: dict) -> None:
+    """Every training and inference row's achieved rate as a fraction of the CPU's measured sgemm rate."""
+    sgemm = results["cpu"]["sgemm_gflops"]
+    improved = results.get("improved", {})
+    rows = [mode for t in results["training"].values() for mode in t["modes"].values()]
+    for source in (results, improved):
+        rows += [*source.get("keras_inference", {}).values(), *source.get("edge_inference", {}).values()]
+    for row in rows:
+        rate = row["gflops"] if "gflops" in row else row["gflops_batch256"]
+        row["fraction_of_sgemm"] = rate / sgemm if sgemm else None
 
 
-def _training(backend: str, data_dir, settings: Settings, precisions: str, peak: float, sgemm: float) -> dict:
+def _training(backend: str, data_dir, settings: Settings, precisions: str, peak: float) -> dict:
     """Every training mode of one backend, in one child, with its rate against plain Keras and the CPU's peak."""
     data, rss = run_worker(
         ["--worker", "train", "--data-dir", str(data_dir), "--limit", str(settings.limit),
@@ -165,7 +172,6 @@ def _training(backend: str, data_dir, settings: Settings, precisions: str, peak:
         mode["ratio_to_plain"] = mode["images_per_second"] / modes[_plain_of(name)]["images_per_second"]
         mode["gflops"] = mode["images_per_second"] * TRAIN_FLOPS / 1e9  # the improved network: within 1%
         mode["fraction_of_peak"] = mode["images_per_second"] * TRAIN_FLOPS / peak if peak else None
-        mode["fraction_of_sgemm"] = mode["gflops"] / sgemm if sgemm else None
     return {"modes": modes, "peak_rss_mb": rss}
 
 
@@ -177,8 +183,6 @@ def _measure_edge(results: dict, runs: tuple, data_dir, settings: Settings, log)
     """The exported artifacts: runtimes' speed, file facts, and the edge predictor's memory."""
     run, improved_run = runs
     results["edge_inference"], results["artifacts"] = _edge_inference(run, data_dir, settings, log)
-    for row in results["edge_inference"].values():
-        _of_sgemm(row, results["cpu"]["sgemm_gflops"])
     if results["edge_inference"]:
         log("edge predictor peak RSS (10,000 test images) ...")
         results["edge_predictor"] = _edge_rss(run, data_dir)

@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from arm64 import INT8_MIN_TOP1_AGREEMENT, keras_top1, test_images  # this folder: the same test images and Keras
+from arm64 import keras_top1, test_images  # this folder: the same test images and Keras answers
 from commands import check, fail, sh
+
+from fashionnet.parity.checks import INT8_MIN_TOP1_AGREEMENT  # the gate's limit
 
 MODELS = ("model.int8.onnx", "model.int8.tflite")
 CPU = "EPYC-Rome"  # qemu's model of an AMD EPYC 7002: AVX2, FMA, no AVX-512 or VNNI
