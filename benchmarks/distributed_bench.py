@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    from fashionnet.bench.machine import cpu_info
     from fashionnet.core.child import module_command, run_child
+    from fashionnet.core.machine import cpu_info
     from fashionnet.core.recipes import ASSIGNMENT, split_sizes
 
     n_train = split_sizes(args.limit, ASSIGNMENT.validation_split)[0]

@@ -53,7 +53,7 @@ def parity(page, export_dir: Path, key: str, file: str, images: np.ndarray) -> d
 def measure(run: Path, rounds: int = 3, parity_images: int = 0, data_dir=None, log=print) -> dict:
     import onnxruntime
 
-    from fashionnet.bench.machine import cpu_info
+    from fashionnet.core.machine import cpu_info
     from fashionnet.publish.browser import install_runtime, launch, open_kit
     from fashionnet_edge import OnnxClassifier
 

@@ -4,20 +4,30 @@ The command line only calls this module: ``train``, ``evaluate`` (metrics, plots
 parity gate, report) and ``reproduce`` (all of them) give a Python user the same files as the CLI. Each stage is
 skipped when its outputs exist and are newer than its inputs, so rerunning after a failure in evaluation,
 plotting or export does only the stages still missing (training itself resumes from its last completed epoch),
-and a failure after training says which command finishes the run.
+and a failure after training says which command finishes the run. Each stage that does its work records its wall
+time in timings.json (report.md's "Time"); ``reproduce`` ends with the time of every stage it ran.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fashionnet.config import TrainConfig
-from fashionnet.core import console
+from fashionnet.core import console, machine
 from fashionnet.errors import FashionNetError, MissingDependencyError, RunError, StorageError, describe_os_error
-from fashionnet.runs import RunPaths, read_json, read_record, training_in_progress, writer_lock
+from fashionnet.runs import (
+    RunPaths,
+    read_json,
+    read_record,
+    read_timings,
+    training_in_progress,
+    write_json,
+    writer_lock,
+)
 from fashionnet.training import distributed
 
 
@@ -27,6 +37,18 @@ def _newer_than(outputs: Iterable[Path], inputs: Iterable[Path]) -> bool:
     if not all(p.exists() for p in outputs):
         return False
     return not inputs or min(p.stat().st_mtime_ns for p in outputs) >= max(p.stat().st_mtime_ns for p in inputs)
+
+
+STAGES = ("train", "evaluate", "plots", "export", "report")
+
+
+def _record_time(paths: RunPaths, stage: str, watch: console.Stopwatch, **facts) -> None:
+    """timings.json[stage]: this stage's wall time, when it finished and on which CPU (the stage just did its work).
+    A courtesy: skipped when another writer holds the folder (training releases its lock before this)."""
+    entry = {"seconds": round(watch.seconds, 2), "finished": time.time(), "cpu": machine.cpu_summary(), **facts}
+    with contextlib.suppress(RunError), writer_lock(paths.root, f"{stage} (its time)"):
+        timings = {**read_timings(paths), stage: entry}
+        write_json(paths.timings, {s: timings[s] for s in STAGES if s in timings})
 
 
 def is_trained(paths: RunPaths) -> bool:
@@ -65,7 +87,9 @@ def train_stage(
         log(f"train: process {result.topology.process_index} done in {watch}; process 0 writes the run folder")
         return False
     resumed = f", resumed from epoch {result.resumed_from_epoch + 1}" if result.resumed_from_epoch else ""
-    log(f"train: {len(result.history['loss'])} epochs in {watch}{resumed}; model saved to {result.paths.model}")
+    epochs = len(result.history["loss"])
+    log(f"train: {epochs} epochs in {watch}{resumed}; model saved to {result.paths.model}")
+    _record_time(paths, "train", watch, epochs=epochs, resumed_from_epoch=result.resumed_from_epoch)
     return True
 
 
@@ -82,6 +106,7 @@ def evaluate_stage(paths: RunPaths, data_dir=None, *, force=False, log=console.l
     log(crosstab_text(result.confusion))
     log(result.report_text)
     log(f"evaluate: test loss {result.test_loss:.4f}  test accuracy {result.test_accuracy:.4f} ({watch})")
+    _record_time(paths, "evaluate", watch)
     return True
 
 
@@ -94,12 +119,14 @@ def plots_stage(paths: RunPaths, *, force=False, log=console.log) -> bool:
     from fashionnet.evaluation import plots
     from fashionnet.evaluation.evaluate import read_confusion_csv
 
+    watch = console.Stopwatch()
     if has_history:
         history = read_json(paths.history)
         plots.plot_train_history(history, "accuracy", paths.accuracy_png)
         plots.plot_train_history(history, "loss", paths.loss_png)
     plots.plot_confusion_matrix(read_confusion_csv(paths.confusion_csv), paths.confusion_png)
-    log(f"plots: {', '.join(p.name for p in outputs)}")
+    log(f"plots: {', '.join(p.name for p in outputs)} ({watch})")
+    _record_time(paths, "plots", watch)
     return True
 
 
@@ -123,6 +150,7 @@ def export_stage(paths: RunPaths, formats, quantize, data_dir=None, *, force=Fal
     report = export_run(paths.root, formats=formats, quantize=quantize, data_dir=data_dir, log=log)
     log(format_report(report))
     log(f"export: {len(report['artifacts'])} artifacts verified and published in {paths.export_dir} ({watch})")
+    _record_time(paths, "export", watch, artifacts=len(report["artifacts"]))
     return True
 
 
@@ -132,8 +160,10 @@ def report_stage(paths: RunPaths, *, log=console.log) -> Path | None:
         return None
     from fashionnet.evaluation.report import write_report
 
+    watch = console.Stopwatch()
     path = write_report(paths.root)
     log(f"report: {path}")
+    _record_time(paths, "report", watch)
     return path
 
 
@@ -186,11 +216,20 @@ def reproduce(
     Without the export extra installed, the export stage is skipped with a message, not failed.
     """
     paths = RunPaths(Path(run_dir))
+    started, watch = time.time(), console.Stopwatch()
     if not train_stage(config, paths, data_dir, force=force, log=log):
         return paths  # a data-parallel process other than process 0: process 0 evaluates and exports alone
     with _writing(paths, "reproduce"):
         _finish(paths, data_dir, formats, quantize, export, force, finish_command, log)
+    log(time_summary(paths, watch, since=started))
     return paths
+
+
+def time_summary(paths: RunPaths, watch: console.Stopwatch, since: float) -> str:
+    """reproduce's last line: its wall time, the time of each stage it ran (not those done before) and the CPU."""
+    timings = {s: t for s, t in read_timings(paths).items() if t.get("finished", 0) >= since}
+    stages = ", ".join(f"{s} {console.duration(t['seconds'])}" for s, t in timings.items()) or "every stage done before"
+    return f"reproduce: {watch} ({stages}) on {machine.cpu_summary()}"
 
 
 def _writing(paths: RunPaths, command: str):

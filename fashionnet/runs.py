@@ -71,6 +71,11 @@ class RunPaths:
         return self.root / "report.md"
 
     @property
+    def timings(self) -> Path:
+        """Each stage's wall time when it last did its work, and the CPU it ran on (fashionnet/pipeline.py)."""
+        return self.root / "timings.json"
+
+    @property
     def export_dir(self) -> Path:
         return self.root / "export"
 
@@ -322,6 +327,15 @@ def write_text(path: Path, text: str) -> Path:
 
 def write_json(path: Path, obj) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_timings(paths: RunPaths) -> dict:
+    """timings.json, or {} where a run has none yet (or an unreadable one: the next stage rewrites it)."""
+    try:
+        timings = read_json(paths.timings)
+    except RunError:
+        return {}
+    return timings if isinstance(timings, dict) else {}
 
 
 def read_json(path: Path) -> dict:

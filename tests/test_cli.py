@@ -17,7 +17,7 @@ from tests.conftest import REPO, TRAINED_RUN_ARGS, cli, real_data_dir, run_cli
 
 RUN_FILES = (
     "config.json", "model.keras", "history.json", "metrics.json", "confusion_matrix.csv",
-    "classification_report.txt", "accuracy.png", "loss.png", "confusion_matrix.png", "report.md",
+    "classification_report.txt", "accuracy.png", "loss.png", "confusion_matrix.png", "report.md", "timings.json",
 )  # fmt: skip
 
 
@@ -37,6 +37,16 @@ def test_reproduce_end_to_end_on_limited_data(reproduce_command, trained_run):
     lines = proc.stdout.splitlines()
     for stage in ("train:", "evaluate:", "plots:", "report:"):
         assert any(line.startswith(stage) for line in lines), stage
+    # each stage's time: in timings.json, in report.md, and reproduce's last line
+    timings = json.loads((run / "timings.json").read_text())
+    assert list(timings) == ["train", "evaluate", "plots", "report"]
+    assert (
+        all(t["seconds"] >= 0 and "logical CPUs" in t["cpu"] for t in timings.values())
+        and timings["train"]["seconds"] > 0
+    )
+    assert timings["train"]["epochs"] == 2 and timings["train"]["resumed_from_epoch"] == 0
+    assert f"| train | {timings['train']['seconds']:.1f} s |" in report
+    assert lines[-1].startswith("reproduce: ") and "(train " in lines[-1] and ", report " in lines[-1]
     assert any(line.startswith("epoch 1/2 ") and line.endswith(" left)") for line in lines), lines[:5]
     assert any(line.startswith("epoch 2/2 ") and line.endswith(" s)") for line in lines), lines[:5]
     assert proc.stderr == "", proc.stderr[-2000:]
@@ -51,26 +61,37 @@ def test_reproduce_end_to_end_on_limited_data(reproduce_command, trained_run):
 
 KERNELS = """
 import json, os
-from fashionnet.core import console
+from fashionnet.core import console, machine
 console.set_up()
-print(json.dumps(console.kernel_settings()))
+print(json.dumps({**machine.kernel_settings(), "cpu": machine.cpu_summary()}))
 """
 
 
 @pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="the oneDNN default is x86-64's")
 def test_the_fastest_kernels_are_chosen_unless_the_user_chose():
     """TF_ENABLE_ONEDNN_OPTS=1 before any backend loads; a value in the environment wins; a child process that
-    inherits fashionnet's choice still records it as fashionnet's."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "FASHIONNET_KERNEL_DEFAULTS")}
+    inherits fashionnet's choice still records it as fashionnet's; an ISA cap the user set is recorded and named
+    with the CPU."""
+    from fashionnet.core.machine import KERNEL_ENV
+
+    clean = {k: v for k, v in os.environ.items() if k not in (*KERNEL_ENV, "FASHIONNET_KERNEL_DEFAULTS")}
+
+    def recorded(env):
+        done = subprocess.run([sys.executable, "-c", KERNELS], env=env, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)
 
     def settings(env):
-        done = subprocess.run([sys.executable, "-c", KERNELS], env=env, capture_output=True, text=True, check=True)
-        return json.loads(done.stdout)["TF_ENABLE_ONEDNN_OPTS"]
+        return recorded(env)["TF_ENABLE_ONEDNN_OPTS"]
 
     assert settings(clean) == {"value": "1", "set_by": "fashionnet"}
     assert settings({**clean, "TF_ENABLE_ONEDNN_OPTS": "0"}) == {"value": "0", "set_by": "user"}
     inherited = {**clean, "TF_ENABLE_ONEDNN_OPTS": "1", "FASHIONNET_KERNEL_DEFAULTS": "TF_ENABLE_ONEDNN_OPTS"}
     assert settings(inherited) == {"value": "1", "set_by": "fashionnet"}
+    uncapped = recorded(clean)
+    assert set(uncapped) == {"TF_ENABLE_ONEDNN_OPTS", "cpu"} and "capped" not in uncapped["cpu"]
+    capped = recorded({**clean, "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert capped["ONEDNN_MAX_CPU_ISA"] == {"value": "AVX2", "set_by": "user"}
+    assert capped["cpu"].endswith("(kernels capped: ONEDNN_MAX_CPU_ISA=AVX2)")
 
 
 def test_help_lists_every_command():

@@ -48,8 +48,9 @@ def test_rerun_after_a_failed_stage_does_only_the_missing_stages(tmp_path, data_
     # nothing left to do: every stage is skipped, only the report is refreshed
     lines.clear()
     pipeline.reproduce(QUICK, paths.root, data_dir, export=False, log=lines.append)
-    assert [line.split(":")[0] for line in lines] == ["train", "evaluate", "plots", "report"]
+    assert [line.split(":")[0] for line in lines] == ["train", "evaluate", "plots", "report", "reproduce"]
     assert all("done before" in line for line in lines[:3])
+    assert lines[-1].startswith("reproduce: ") and "(report " in lines[-1]  # the only stage this rerun did
 
     with pytest.raises(RunError, match=r"trained with other options \(epochs: 1 -> 2\).*--force"):
         pipeline.reproduce(TrainConfig(epochs=2, limit=600, batch_size=100), paths.root, data_dir, export=False)

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from fashionnet.bench.machine import cpu_info, sgemm_gflops
 from fashionnet.bench.markdown import format_markdown
 from fashionnet.bench.targets import judge_targets
 from fashionnet.bench.workers import PROG, TINY_RUN
 from fashionnet.core.child import module_command, raise_from_child, result_of, run_child
+from fashionnet.core.machine import cpu_info, cpu_summary, kernel_settings, sgemm_gflops
 from fashionnet.errors import ConfigError, FashionNetError
 from fashionnet.runs import RunPaths
 
@@ -114,7 +114,8 @@ def _header(command: str | None, settings: Settings, backends: list[str]) -> dic
     return {
         "command": command,
         "settings": settings.to_dict(),
-        "cpu": {**cpu_info(), "sgemm_gflops": round(sgemm_gflops(), 1)},
+        "cpu": {**cpu_info(), "summary": cpu_summary(), "sgemm_gflops": round(sgemm_gflops(), 1)},
+        "kernel_settings": kernel_settings(),
         "python": platform.python_version(),
         "backends": backends,
         "flops": {"forward_per_image": FORWARD_FLOPS, "train_per_image": TRAIN_FLOPS},

@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import sys
 import time
 import warnings
+
+from fashionnet.core import machine
 
 DEBUG_ENV = "FASHIONNET_DEBUG"  # set by --debug; inherited by the export's tensorflow child process
 
 # Read by TensorFlow, XLA/absl and gRPC when they start: only errors, unless --debug.
 _QUIET_NATIVE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "2"}
-KERNELS_SET_ENV = "FASHIONNET_KERNEL_DEFAULTS"  # the kernel settings fashionnet chose (the rest were the user's)
-
-
-def kernel_defaults() -> dict[str, str]:
-    """Environment settings that give each backend its fastest kernels on this CPU (docs/benchmarks.md)."""
-    defaults = {}
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        # TensorFlow turns its oneDNN kernels on by itself only where the CPU has AVX-512 VNNI/BF16, AVX-VNNI or
-        # AMX (DefaultOneDnnPolicy, tensorflow/core/util/port.cc); on AVX2-only CPUs they are faster too (#30)
-        defaults["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    return defaults
-
-
-def kernel_settings() -> dict[str, dict[str, str]]:
-    """What config.json records: each kernel setting's value and who chose it ("fashionnet" or "user")."""
-    ours = set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
-    return {
-        key: {"value": os.environ[key], "set_by": "fashionnet" if key in ours else "user"}
-        for key in kernel_defaults()
-        if key in os.environ
-    }
 
 
 def debug() -> bool:
@@ -46,15 +26,9 @@ def debug() -> bool:
 
 
 def set_up(debug_on: bool = False) -> None:
-    """Before any heavy import: the backends' fastest kernels (kernel_defaults), quiet native loggers and known
+    """Before any heavy import: the backends' fastest kernels (machine.kernel_defaults), quiet native loggers and known
     third-party warnings (everything shown with --debug)."""
-    ours = set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
-    for key, value in kernel_defaults().items():  # a value the user set wins
-        if key not in os.environ:
-            os.environ[key] = value
-            ours.add(key)
-    if ours:  # inherited by child processes, which must not count the value as the user's
-        os.environ[KERNELS_SET_ENV] = ",".join(sorted(ours))
+    machine.apply_kernel_defaults()
     if debug_on:
         os.environ[DEBUG_ENV] = "1"
         return

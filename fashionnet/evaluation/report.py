@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fashionnet.core.data import CLASS_NAMES
 from fashionnet.evaluation.evaluate import read_confusion_csv
-from fashionnet.runs import RunPaths, read_json, read_record, write_text
+from fashionnet.runs import RunPaths, read_json, read_record, read_timings, write_text
 
 ASSIGNMENT_ACCURACY = 0.9257
 # What a config value of None means, per setting (a bare "None" in the table reads like a missing value).
@@ -58,6 +58,8 @@ def build_report(run_dir: Path) -> str:
     out += ["### Confusion matrix", "", _md_table(header, rows), "", "![confusion matrix](confusion_matrix.png)", ""]
     out += ["### Classification report", "", "```", paths.classification_report.read_text().rstrip(), "```", ""]
 
+    out += _time_section(paths, env)
+
     if paths.parity.exists():
         out += ["## Export", ""]
         if paths.parity_md.exists():
@@ -65,6 +67,18 @@ def build_report(run_dir: Path) -> str:
         else:
             out += ["```json", json.dumps(read_json(paths.parity), indent=2), "```", ""]
     return "\n".join(out)
+
+
+def _time_section(paths: RunPaths, env: dict) -> list[str]:
+    """Each stage's wall time (timings.json, written as the stages finish), the CPU and the kernel settings."""
+    timings = read_timings(paths)
+    if not timings:
+        return []
+    rows = [[stage, f"{t['seconds']:.1f} s", t.get("cpu", "")] for stage, t in timings.items() if stage != "report"]
+    kernels = env.get("kernel_settings") or {}
+    chosen = ", ".join(f"{k}={v['value']} (set by {v['set_by']})" for k, v in kernels.items()) or "the defaults"
+    out = ["## Time", "", _md_table(["stage", "wall time", "CPU"], rows), ""]
+    return out + [f"Trained on {env.get('cpu', 'a CPU not recorded')}; kernel settings: {chosen}.", ""]
 
 
 def write_report(run_dir: Path) -> Path:

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from fashionnet import __version__
-from fashionnet.bench.machine import cpu_info
 from fashionnet.convert.formats import ARTIFACT_NAMES, MCU
 from fashionnet.core.data import IMAGE_SHAPE, NUM_CLASSES
+from fashionnet.core.machine import cpu_info
 from fashionnet.core.timing import call_times
 from fashionnet.parity.checks import (
     DYNAMIC_BATCH_SIZES,

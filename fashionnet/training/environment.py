@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 import fashionnet
-from fashionnet.core import console
 from fashionnet.core import data as fdata
+from fashionnet.core import machine
 from fashionnet.training import distributed
 
 # The pip distributions whose version is the backend's (the first one installed).
@@ -40,6 +40,7 @@ def environment(topology: distributed.Topology | None = None) -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "data_sha256_of_decompressed_idx": fdata.checksums(),
-        "kernel_settings": console.kernel_settings(),
+        "cpu": machine.cpu_summary(),
+        "kernel_settings": machine.kernel_settings(),
         **extra,
     }
