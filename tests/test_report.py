@@ -72,6 +72,23 @@ def test_environment_line_lists_versions_and_skips_nested_entries(run_folder):
     assert "{" not in line
 
 
+def test_time_section_names_the_cpu_once_or_per_stage(run_folder):
+    run, config, _ = run_folder
+    assert "## Time" not in build_report(run)  # a run from before timings.json: no section
+    big, small = "Big CPU, 2 logical CPUs, AVX-512", "Small CPU, 2 logical CPUs, AVX2 + FMA"
+    config["environment"].update(cpu=big, kernel_settings={"TF_ENABLE_ONEDNN_OPTS": {"value": "1", "set_by": "user"}})
+    (run / "config.json").write_text(json.dumps(config))
+    timings = {stage: {"seconds": seconds, "cpu": big} for stage, seconds in [("train", 985.14), ("export", 15.9)]}
+    (run / "timings.json").write_text(json.dumps(timings))
+    section = build_report(run).split("## Time")[1].split("##")[0]
+    assert "| train | 985.1 s |" in section and "| export | 15.9 s |" in section and "| CPU |" not in section
+    assert section.count(big) == 1 and "TF_ENABLE_ONEDNN_OPTS=1 (set by user)" in section
+    timings["export"]["cpu"] = small  # exported again on another machine: each row names its CPU
+    (run / "timings.json").write_text(json.dumps(timings))
+    section = build_report(run).split("## Time")[1].split("##")[0]
+    assert f"| export | 15.9 s | {small} |" in section and f"| train | 985.1 s | {big} |" in section
+
+
 @pytest.mark.parametrize("epochs", [2, 3, 7, 35])
 def test_history_plots_count_epochs_in_whole_numbers(epochs):
     from fashionnet.evaluation.plots import history_figure, plt

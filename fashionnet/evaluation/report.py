@@ -71,14 +71,19 @@ def build_report(run_dir: Path) -> str:
 
 def _time_section(paths: RunPaths, env: dict) -> list[str]:
     """Each stage's wall time (timings.json, written as the stages finish), the CPU and the kernel settings."""
-    timings = read_timings(paths)
+    timings = {stage: t for stage, t in read_timings(paths).items() if stage != "report"}
     if not timings:
         return []
-    rows = [[stage, f"{t['seconds']:.1f} s", t.get("cpu", "")] for stage, t in timings.items() if stage != "report"]
+    cpus = {t.get("cpu", "") for t in timings.values()}
+    one_cpu = len(cpus) == 1  # a stage redone later may have run elsewhere: then each row names its CPU
+    header = ["stage", "wall time"] + ([] if one_cpu else ["CPU"])
+    rows = [[s, f"{t['seconds']:.1f} s"] + ([] if one_cpu else [t.get("cpu", "")]) for s, t in timings.items()]
     kernels = env.get("kernel_settings") or {}
     chosen = ", ".join(f"{k}={v['value']} (set by {v['set_by']})" for k, v in kernels.items()) or "the defaults"
-    out = ["## Time", "", _md_table(["stage", "wall time", "CPU"], rows), ""]
-    return out + [f"Trained on {env.get('cpu', 'a CPU not recorded')}; kernel settings: {chosen}.", ""]
+    out = ["## Time", "", _md_table(header, rows), ""]
+    trained_on = env.get("cpu", "a CPU not recorded")
+    where = f"Stages run on {cpus.pop()}. " if one_cpu and trained_on not in cpus else ""
+    return out + [f"{where}Trained on {trained_on}; kernel settings: {chosen}.", ""]
 
 
 def write_report(run_dir: Path) -> Path:
