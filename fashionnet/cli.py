@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
-    console.set_up(debug_on=args.debug)  # before keras/tensorflow are imported
+    # before keras/tensorflow are imported; the fastest kernels depend on the compute precision
+    console.set_up(debug_on=args.debug, precision=getattr(args, "precision", "float32"))
     from fashionnet.core.data import resolve_data_env
 
     resolve_data_env()

@@ -62,7 +62,7 @@ def test_reproduce_end_to_end_on_limited_data(reproduce_command, trained_run):
 KERNELS = """
 import json, os
 from fashionnet.core import console, machine
-console.set_up()
+console.set_up(precision=os.environ.get("PRECISION", "float32"))
 print(json.dumps({**machine.kernel_settings(), "cpu": machine.cpu_summary()}))
 """
 
@@ -92,6 +92,22 @@ def test_the_fastest_kernels_are_chosen_unless_the_user_chose():
     capped = recorded({**clean, "ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert capped["ONEDNN_MAX_CPU_ISA"] == {"value": "AVX2", "set_by": "user"}
     assert capped["cpu"].endswith("(kernels capped: ONEDNN_MAX_CPU_ISA=AVX2)")
+    # oneDNN has no bf16 convolution for AVX2 kernels: TensorFlow's own compute mixed_bfloat16 there
+    bf16 = recorded({**clean, "ONEDNN_MAX_CPU_ISA": "AVX2", "PRECISION": "mixed_bfloat16"})
+    assert bf16["TF_ENABLE_ONEDNN_OPTS"] == {"value": "0", "set_by": "fashionnet"}
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow", reason="oneDNN is tensorflow's")
+def test_bf16_with_onednn_forced_on_a_cpu_without_bf16_is_one_line(tmp_path):
+    """TF_ENABLE_ONEDNN_OPTS=1 by the user + mixed_bfloat16 + AVX2 kernels: oneDNN would fail mid-fit with a
+    traceback; instead exit 2 with one line, before the run folder exists."""
+    run = tmp_path / "run"
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    proc = cli("train", "--out", run, "--epochs", "1", "--limit", "600", "--precision", "mixed_bfloat16", env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "--precision mixed_bfloat16 on tensorflow with TF_ENABLE_ONEDNN_OPTS=1 needs bf16" in line
+    assert "capped at AVX2" in line and not run.exists()
 
 
 def test_help_lists_every_command():

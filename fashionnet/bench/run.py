@@ -19,7 +19,7 @@ from fashionnet.bench.markdown import format_markdown
 from fashionnet.bench.targets import judge_targets
 from fashionnet.bench.workers import PROG, TINY_RUN
 from fashionnet.core.child import module_command, raise_from_child, result_of, run_child
-from fashionnet.core.machine import cpu_info, cpu_summary, kernel_settings, sgemm_gflops
+from fashionnet.core.machine import bf16_kernels, cpu_info, cpu_summary, kernel_settings, sgemm_gflops
 from fashionnet.errors import ConfigError, FashionNetError
 from fashionnet.runs import RunPaths
 
@@ -129,7 +129,7 @@ def _measure_backend(results: dict, backend: str, runs: tuple, data_dir, setting
     run, improved_run = runs
     log(f"training {backend}: {settings.limit} images, {settings.epochs} epochs, plain vs fashionnet ...")
     # bf16 only where it can pay: tensorflow's oneDNN on AVX-512 BF16 or AMX (emulated elsewhere: docs/benchmarks.md)
-    bf16 = results["cpu"]["avx512_bf16"] or results["cpu"]["amx"]
+    bf16 = bf16_kernels()
     wanted = ",".join(precisions) if backend == "tensorflow" and bf16 else ""
     peak = results["cpu"]["peak_fp32_gflops"] * 1e9
     results["training"][backend] = _training(backend, data_dir, settings, wanted, peak)

@@ -25,10 +25,10 @@ def debug() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
-def set_up(debug_on: bool = False) -> None:
+def set_up(debug_on: bool = False, precision: str = "float32") -> None:
     """Before any heavy import: the backends' fastest kernels (machine.kernel_defaults), quiet native loggers and known
     third-party warnings (everything shown with --debug)."""
-    machine.apply_kernel_defaults()
+    machine.apply_kernel_defaults(precision)
     if debug_on:
         os.environ[DEBUG_ENV] = "1"
         return

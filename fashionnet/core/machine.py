@@ -24,21 +24,49 @@ KERNEL_ENV = (
 )
 
 
-def kernel_defaults() -> dict[str, str]:
-    """Environment settings that give each backend its fastest kernels on this CPU (docs/benchmarks.md)."""
+def kernel_defaults(precision: str = "float32") -> dict[str, str]:
+    """Environment settings that give each backend its fastest kernels on this CPU for ``precision``
+    (docs/benchmarks.md)."""
     defaults = {}
     if platform.machine().lower() in ("x86_64", "amd64"):
         # TensorFlow turns its oneDNN kernels on by itself only where the CPU has AVX-512 VNNI/BF16, AVX-VNNI or
-        # AMX (DefaultOneDnnPolicy, tensorflow/core/util/port.cc); on AVX2-only CPUs they are faster too (#30)
-        defaults["TF_ENABLE_ONEDNN_OPTS"] = "1"
+        # AMX (DefaultOneDnnPolicy, tensorflow/core/util/port.cc); on AVX2-only CPUs they are faster too (#30).
+        # oneDNN has no bfloat16 convolution without bf16 instructions: there TensorFlow's own kernels compute it
+        onednn = precision != "mixed_bfloat16" or bf16_kernels()
+        defaults["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn else "0"
     return defaults
 
 
-def apply_kernel_defaults() -> None:
+def bf16_kernels() -> bool:
+    """Whether oneDNN has bfloat16 kernels here: a CPU with AVX-512 BF16 or AMX, not capped below them by
+    ONEDNN_MAX_CPU_ISA (AVX2, AVX512_CORE, ... have none)."""
+    flags = set(_cpuinfo_fields().get("flags", "").split())
+    if not {"avx512_bf16", "amx_bf16"} & flags:
+        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return cap in ("", "ALL", "DEFAULT") or any(isa in cap for isa in ("BF16", "AMX", "FP16", "AVX10"))
+
+
+def check_precision_kernels(backend: str, precision: str) -> None:
+    """A ConfigError, before anything is written, where tensorflow would fail mid-fit: mixed_bfloat16 with oneDNN
+    turned on (by the user) on a CPU without bf16 kernels, where oneDNN cannot build a bf16 convolution."""
+    from fashionnet.errors import ConfigError
+
+    onednn_on = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").lower() in ("1", "true")
+    if backend == "tensorflow" and precision == "mixed_bfloat16" and onednn_on and not bf16_kernels():
+        raise ConfigError(
+            f"--precision mixed_bfloat16 on tensorflow with TF_ENABLE_ONEDNN_OPTS=1 needs bf16 instructions (AVX-512 "
+            f"BF16 or AMX) and this CPU has {vector_isa(set(_cpuinfo_fields().get('flags', '').split()))}"
+            f"{' capped at ' + os.environ['ONEDNN_MAX_CPU_ISA'] if os.environ.get('ONEDNN_MAX_CPU_ISA') else ''}: "
+            "use --precision float32, or unset TF_ENABLE_ONEDNN_OPTS"
+        )
+
+
+def apply_kernel_defaults(precision: str = "float32") -> None:
     """Set kernel_defaults() where the environment has no value (a value the user set wins); child processes
     inherit them, and KERNELS_SET_ENV, so that they do not count them as the user's."""
     ours = set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
-    for key, value in kernel_defaults().items():
+    for key, value in kernel_defaults(precision).items():
         if key not in os.environ:
             os.environ[key] = value
             ours.add(key)

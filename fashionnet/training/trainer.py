@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 
 from fashionnet.config import TrainConfig
-from fashionnet.core import console, recipes
+from fashionnet.core import console, machine, recipes
 from fashionnet.core import data as fdata
 from fashionnet.core.networks import flip_averaged
 from fashionnet.errors import FashionNetError, RunError, StorageError
@@ -132,6 +132,7 @@ def train(
     Progress goes to ``log`` (default: stdout), one line per epoch; ``verbose=0`` trains silently.
     """
     recipe = _recipe_for(config, recipe)
+    machine.check_precision_kernels(keras.backend.backend(), config.precision)  # before the run folder exists
     topology = distributed.SINGLE
     if config.distribute:  # before any jax computation; a bad job description before the data is read
         topology = distributed.setup(config.batch_size, log=log or console.log)
