@@ -15,7 +15,7 @@ INT8_BATCH1_TARGET_MS = 0.10
 INT8_SIZE_TARGET_MB = 1.1
 INT8_ACCURACY_DROP_TARGET = 0.5  # points of test accuracy, either way
 BACKEND_GAP_TARGET = 1.5  # every backend's training throughput within 1.5x of tensorflow's and of the fastest
-IMPROVED_SPEEDUP_TARGET = 1.4
+IMPROVED_SPEEDUP_TARGET = 1.4  # #18's goal for the improved recipe's trainer; #30 asks at least plain's speed
 MAIN_JOB_TRAINING_TARGET_MIN = 20  # the README's main job on 2 cores (#30); its other stages take ~1 min
 
 
@@ -81,8 +81,9 @@ def _improved_targets(training: dict) -> list[dict]:
         mode = t["modes"].get("fashionnet_improved")
         if mode:
             ratio = mode["ratio_to_plain"]
-            name = f"{backend}: improved recipe, fashionnet trainer >= {IMPROVED_SPEEDUP_TARGET}x plain Keras fit"
-            targets.append(target(name, ratio, ratio >= IMPROVED_SPEEDUP_TARGET))
+            for goal in (1.0, IMPROVED_SPEEDUP_TARGET):
+                name = f"{backend}: improved recipe, fashionnet trainer >= {goal}x plain Keras fit"
+                targets.append(target(name, ratio, ratio >= goal))
     return targets
 
 
