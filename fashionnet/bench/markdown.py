@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fashionnet.core.machine import describe_kernel_settings
 from fashionnet.core.recipes import ASSIGNMENT, split_sizes
 
 INFERENCE_HEADER = "| runtime | model | threads | batch-1 median ms | batch-1 p99 ms | batch-256 images/s |"
@@ -25,12 +26,6 @@ def format_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _kernels(settings: dict | None) -> str:
-    if not settings:
-        return "the libraries' own defaults"
-    return ", ".join(f"{k}={v['value']} ({v['set_by']})" for k, v in settings.items())
-
-
 def _header(r: dict) -> list[str]:
     cpu = r["cpu"]
     s = r["settings"]
@@ -43,7 +38,7 @@ def _header(r: dict) -> list[str]:
         f"VNNI {_yes(cpu.get('avx512_vnni'))}, AMX {_yes(cpu.get('amx'))}); "
         f"measured fp32 rate (numpy sgemm 2048², all threads) **{_f(cpu.get('sgemm_gflops'))} GFLOP/s**; "
         f"assumed fp32 peak {cpu['peak_fp32_gflops']} GFLOP/s = {cpu['peak_assumption']}.",
-        f"Kernel settings: {_kernels(r.get('kernel_settings'))}.",
+        f"Kernel settings: {describe_kernel_settings(r.get('kernel_settings'))}.",
         f"Model: {r['run']['source']}. Settings: {s['limit']} training images ({n_train} train / "
         f"{n_validation} validation), {s['epochs']} epochs (epoch 1 excluded), batch {ASSIGNMENT.batch_size}, "
         f"{s['repeats']} repeat(s); latency over {s['latency_runs']} calls, throughput over "

@@ -4,13 +4,14 @@ bench and parity report. No numpy or backend import at module level: the CLI rea
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from pathlib import Path
 
 KERNELS_SET_ENV = "FASHIONNET_KERNEL_DEFAULTS"  # the kernel settings fashionnet chose (the rest were the user's)
-# Settings a user may make that change which kernels run or how many threads they get: recorded when set (an
-# ISA cap such as ONEDNN_MAX_CPU_ISA=AVX2 makes a big CPU run the AVX2 kernels: docs/benchmarks.md)
+# Every setting that changes which kernels run or how many threads they get (kernel_defaults' among them):
+# recorded when set (an ISA cap such as ONEDNN_MAX_CPU_ISA=AVX2 makes a big CPU run the AVX2 kernels)
 KERNEL_ENV = (
     "TF_ENABLE_ONEDNN_OPTS",
     "ONEDNN_MAX_CPU_ISA",
@@ -40,8 +41,7 @@ def kernel_defaults(precision: str = "float32") -> dict[str, str]:
 def bf16_kernels() -> bool:
     """Whether oneDNN has bfloat16 kernels here: a CPU with AVX-512 BF16 or AMX, not capped below them by
     ONEDNN_MAX_CPU_ISA (AVX2, AVX512_CORE, ... have none)."""
-    flags = set(_cpuinfo_fields().get("flags", "").split())
-    if not {"avx512_bf16", "amx_bf16"} & flags:
+    if not {"avx512_bf16", "amx_bf16"} & _flags():
         return False
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
     return cap in ("", "ALL", "DEFAULT") or any(isa in cap for isa in ("BF16", "AMX", "FP16", "AVX10"))
@@ -54,11 +54,11 @@ def check_precision_kernels(backend: str, precision: str) -> None:
 
     onednn_on = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").lower() in ("1", "true")
     if backend == "tensorflow" and precision == "mixed_bfloat16" and onednn_on and not bf16_kernels():
+        cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+        has = vector_isa(_flags()) + (f" capped at {cap}" if cap else "")
         raise ConfigError(
-            f"--precision mixed_bfloat16 on tensorflow with TF_ENABLE_ONEDNN_OPTS=1 needs bf16 instructions (AVX-512 "
-            f"BF16 or AMX) and this CPU has {vector_isa(set(_cpuinfo_fields().get('flags', '').split()))}"
-            f"{' capped at ' + os.environ['ONEDNN_MAX_CPU_ISA'] if os.environ.get('ONEDNN_MAX_CPU_ISA') else ''}: "
-            "use --precision float32, or unset TF_ENABLE_ONEDNN_OPTS"
+            "--precision mixed_bfloat16 on tensorflow with TF_ENABLE_ONEDNN_OPTS=1 needs bf16 instructions (AVX-512 "
+            f"BF16 or AMX) and this CPU has {has}: use --precision float32, or unset TF_ENABLE_ONEDNN_OPTS"
         )
 
 
@@ -80,13 +80,19 @@ def kernel_settings() -> dict[str, dict[str, str]]:
     ours = set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
     return {
         key: {"value": os.environ[key], "set_by": "fashionnet" if key in ours else "user"}
-        for key in (*kernel_defaults(), *KERNEL_ENV)
+        for key in KERNEL_ENV
         if key in os.environ
     }
 
 
+def describe_kernel_settings(settings: dict | None) -> str:
+    """kernel_settings() as one phrase for bench.md and report.md."""
+    return ", ".join(f"{k}={v['value']} (set by {v['set_by']})" for k, v in (settings or {}).items()) or "the defaults"
+
+
+@functools.lru_cache(maxsize=1)
 def _cpuinfo_fields() -> dict[str, str]:
-    """The first value of each field of /proc/cpuinfo (empty where there is none)."""
+    """The first value of each field of /proc/cpuinfo (empty where there is none); read once per process."""
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     fields: dict[str, str] = {}
     for line in text.splitlines():
@@ -94,6 +100,10 @@ def _cpuinfo_fields() -> dict[str, str]:
             key, value = (s.strip() for s in line.split(":", 1))
             fields.setdefault(key, value)
     return fields
+
+
+def _flags() -> set[str]:
+    return set(_cpuinfo_fields().get("flags", "").split())
 
 
 def _flop_per_cycle(flags: set[str], vendor: str, family: str) -> tuple[int, str]:
@@ -111,8 +121,7 @@ def _flop_per_cycle(flags: set[str], vendor: str, family: str) -> tuple[int, str
 
 def cpu_info() -> dict:
     """Model, core count, clock, and an *assumed* fp32 peak: cores x GHz x FLOP/cycle/core (stated, not measured)."""
-    fields = _cpuinfo_fields()
-    flags = set(fields.get("flags", "").split())
+    fields, flags = _cpuinfo_fields(), _flags()
     cores = os.cpu_count() or 1
     try:
         ghz = float(fields.get("cpu MHz", "0")) / 1000
@@ -172,10 +181,8 @@ def vector_isa(flags: set[str]) -> str:
 def cpu_summary() -> str:
     """One line naming this CPU for a figure: model, logical CPUs, vector instructions, and an ISA cap if one is
     set (then the kernels are those of a smaller CPU)."""
-    fields = _cpuinfo_fields()
-    flags = set(fields.get("flags", "").split())
-    line = f"{fields.get('model name', platform.processor() or 'unknown')}, {os.cpu_count() or 1} logical CPUs, "
-    line += vector_isa(flags)
+    model = _cpuinfo_fields().get("model name", platform.processor() or "unknown")
+    line = f"{model}, {os.cpu_count() or 1} logical CPUs, {vector_isa(_flags())}"
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     return line + (f" (kernels capped: ONEDNN_MAX_CPU_ISA={cap})" if cap else "")
 

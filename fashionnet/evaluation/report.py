@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from fashionnet.core.data import CLASS_NAMES
+from fashionnet.core.machine import describe_kernel_settings
 from fashionnet.evaluation.evaluate import read_confusion_csv
 from fashionnet.runs import RunPaths, read_json, read_record, read_timings, write_text
 
@@ -78,8 +79,7 @@ def _time_section(paths: RunPaths, env: dict) -> list[str]:
     one_cpu = len(cpus) == 1  # a stage redone later may have run elsewhere: then each row names its CPU
     header = ["stage", "wall time"] + ([] if one_cpu else ["CPU"])
     rows = [[s, f"{t['seconds']:.1f} s"] + ([] if one_cpu else [t.get("cpu", "")]) for s, t in timings.items()]
-    kernels = env.get("kernel_settings") or {}
-    chosen = ", ".join(f"{k}={v['value']} (set by {v['set_by']})" for k, v in kernels.items()) or "the defaults"
+    chosen = describe_kernel_settings(env.get("kernel_settings"))
     out = ["## Time", "", _md_table(header, rows), ""]
     trained_on = env.get("cpu", "a CPU not recorded")
     where = f"Stages run on {cpus.pop()}. " if one_cpu and trained_on not in cpus else ""
