@@ -6,7 +6,8 @@ and prints the ops that took the time:
 
 * torch: ``torch.profiler``, self CPU time per aten op.
 * jax: ``jax.profiler`` trace; XLA's ops summed over its worker threads and grouped by the ``op_name`` that the
-  optimized HLO gives each fused op (``XLA_FLAGS=--xla_dump_to`` is set here, before jax is imported).
+  optimized HLO gives each fused op (``XLA_FLAGS=--xla_dump_to`` is set here, before jax is imported), and how
+  many cores XLA kept busy on average (its thread-ms per step over the wall ms per step).
 * tensorflow: ``tf.profiler`` trace (the same XSpace format, read with jax's reader when jax is installed); the
   TensorFlow ops that ran, summed over threads.
 
@@ -88,8 +89,13 @@ def profile_jax(recipe: str, limit: int, rows: int, dump: Path) -> str:
         grouped[re.sub(r"jit\((\w+)\)/", "", label)] += ns
     steps = -(-len(x) // batch)
     total = sum(grouped.values())
+    per_step = total / 1e6 / steps
+    wall = seconds * 1e3 / steps
     lines = [f"jax, {recipe}: {limit} images in {seconds:.2f} s under the profiler; XLA ops, thread-ms per step of "
-             f"{batch} images (summed over threads): {total / 1e6 / steps:.0f}"]  # fmt: skip
+             f"{batch} images (summed over threads): {per_step:.0f}",
+             # XLA CPU runs each op on one thread unless the op is parallel itself: how many cores it kept busy
+             f"wall ms per step: {wall:.0f}; cores busy on average: {per_step / wall:.2f} of {os.cpu_count()}",
+             ]  # fmt: skip
     lines += [
         f"{ns / 1e6 / steps:9.1f} ms {100 * ns / total:5.1f} %  {label}" for label, ns in grouped.most_common(rows)
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -35,4 +36,6 @@ def test_step_profile_names_the_ops_of_this_backend():
         assert "aten::convolution_backward" in proc.stdout and "aten::mkldnn_convolution" in proc.stdout
     else:  # jax: XLA's fused ops mapped back to the layers that asked for them
         assert "thread-ms per step of 300 images" in proc.stdout
+        busy = float(re.search(r"cores busy on average: ([0-9.]+) of", proc.stdout).group(1))
+        assert 0 < busy <= (os.cpu_count() or 1) + 0.05  # thread time within the step's wall time
         assert "jvp(conv2)/conv_general_dilated" in proc.stdout and "transpose(jvp(conv2))/dot_general" in proc.stdout
