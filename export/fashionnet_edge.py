@@ -777,7 +777,8 @@ def selftest(model_path: str | Path, threads: int | None = None, verify: bool = 
     """(passed, one line): the model on this device's runtime (onnxruntime or LiteRT) against Keras's answers
     recorded by the export.
 
-    selftest.json (beside the model) holds test images Keras is most sure of, with Keras's probabilities.
+    selftest.json (beside the model) holds test images whose top class Keras puts well ahead but not at p = 1 (a
+    saturated softmax would hide small errors), with Keras's probabilities.
     Passing means the same top-1 class on every one and, for an fp32 model, every probability within the export
     gate's tolerance; an int8 model's probabilities are reported, not gated (its gate is accuracy).
     """
