@@ -65,7 +65,7 @@ def check_precision_kernels(backend: str, precision: str) -> None:
 def apply_kernel_defaults(precision: str = "float32") -> None:
     """Set kernel_defaults() where the environment has no value (a value the user set wins); child processes
     inherit them, and KERNELS_SET_ENV, so that they do not count them as the user's."""
-    ours = set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
+    ours = _set_by_fashionnet()
     for key, value in kernel_defaults(precision).items():
         if key not in os.environ:
             os.environ[key] = value
@@ -74,10 +74,14 @@ def apply_kernel_defaults(precision: str = "float32") -> None:
         os.environ[KERNELS_SET_ENV] = ",".join(sorted(ours))
 
 
+def _set_by_fashionnet() -> set[str]:
+    return set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
+
+
 def kernel_settings() -> dict[str, dict[str, str]]:
     """What runs record: each kernel setting in the environment, its value and who chose it ("fashionnet" or
     "user")."""
-    ours = set(filter(None, os.environ.get(KERNELS_SET_ENV, "").split(",")))
+    ours = _set_by_fashionnet()
     return {
         key: {"value": os.environ[key], "set_by": "fashionnet" if key in ours else "user"}
         for key in KERNEL_ENV

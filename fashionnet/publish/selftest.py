@@ -19,6 +19,12 @@ CANDIDATES = 4 * SELFTEST_IMAGES  # some artifacts run one image at a time (the 
 MIN_MARGIN = 0.5
 
 
+def _top_and_margin(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: the top probability, and how far it is ahead of the runner-up."""
+    ranked = np.sort(probabilities, axis=1)
+    return ranked[:, -1], ranked[:, -1] - ranked[:, -2]
+
+
 def selftest_candidates(reference: np.ndarray) -> np.ndarray:
     """CANDIDATES test indices, in test order: the least saturated of the images whose top-1 is MIN_MARGIN ahead.
 
@@ -26,11 +32,10 @@ def selftest_candidates(reference: np.ndarray) -> np.ndarray:
     probabilities by ~1e-8, far inside the fp32 tolerance); near p = 0.7 a 0.1 % error moves them by ~1e-3
     (docs/export.md). A model with too few such images (a 1-epoch model may be sure of nothing) gets the images
     with the largest margins instead, so a runtime computing the verified function still agrees with Keras."""
-    top = np.sort(reference, axis=1)
-    margin = top[:, -1] - top[:, -2]
+    top, margin = _top_and_margin(reference)
     robust = np.flatnonzero(margin >= MIN_MARGIN)
     if len(robust) >= CANDIDATES:
-        chosen = robust[np.argsort(top[robust, -1], kind="stable")[:CANDIDATES]]
+        chosen = robust[np.argsort(top[robust], kind="stable")[:CANDIDATES]]
     else:
         chosen = np.argsort(-margin, kind="stable")[:CANDIDATES]
     return np.sort(chosen)
@@ -49,7 +54,7 @@ def selftest_reference(
     for path in artifacts.values():
         keep &= run_batched(open_runner(path, verify=False), floats, 256).argmax(1) == reference[candidates].argmax(1)
     pick = candidates[keep][:SELFTEST_IMAGES]
-    top = np.sort(reference[pick], axis=1)
+    top, margin = _top_and_margin(reference[pick])
     entries = {}
     for name, entry in report["artifacts"].items():
         tolerance = entry.get("tolerance", {}).get("max_abs_diff") if entry.get("precision") == "fp32" else None
@@ -58,9 +63,9 @@ def selftest_reference(
         "format": SELFTEST_FORMAT,
         "source": f"Fashion-MNIST test images among the {CANDIDATES} least saturated of those whose top-1 Keras "
         f"puts >= {MIN_MARGIN} ahead of the runner-up, on which every artifact agreed with Keras at export",
-        "min_keras_probability": float(top[:, -1].min()) if len(pick) else None,
-        "max_keras_probability": float(top[:, -1].max()) if len(pick) else None,
-        "min_keras_margin": float((top[:, -1] - top[:, -2]).min()) if len(pick) else None,
+        "min_keras_probability": float(top.min()) if len(pick) else None,
+        "max_keras_probability": float(top.max()) if len(pick) else None,
+        "min_keras_margin": float(margin.min()) if len(pick) else None,
         "indices": pick.tolist(),
         "labels": np.asarray(labels)[pick].astype(int).tolist(),
         "images": base64.b64encode(np.ascontiguousarray(images[pick], dtype=np.uint8).tobytes()).decode("ascii"),
